@@ -1,0 +1,63 @@
+"""Client-facing handlers: orchestration only, the work is in `api.chat` and below."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from zproxy import __version__
+from zproxy.api.chat import complete_chat, plan_chat, stream_chat
+from zproxy.api.schema import parse_chat_request
+from zproxy.api.stream import write_sse
+from zproxy.errors import NotFoundError
+from zproxy.keys import MODELS, SETTINGS, UPSTREAM
+from zproxy.models import model_object
+from zproxy.upstream.client import Trace
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=lambda d: orjson.dumps(d).decode())
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    settings = request.app[SETTINGS]
+    chat = parse_chat_request(await request.read(), default_stream=settings.default_stream)
+    plan = plan_chat(chat, request.app[MODELS], settings)
+    client, trace = request.app[UPSTREAM], Trace()
+    if chat.stream:
+        return await write_sse(request, stream_chat(plan, client, settings, trace),
+                               keepalive_s=settings.tool_keepalive_s)
+    return _json(await complete_chat(plan, client, settings, trace))
+
+
+async def list_models(request: web.Request) -> web.Response:
+    data = [model_object(spec) for spec in request.app[MODELS]]
+    return _json({"object": "list", "data": data})
+
+
+async def get_model(request: web.Request) -> web.Response:
+    name = request.match_info["model"]
+    spec = request.app[MODELS].get(name)
+    if spec is None:
+        raise NotFoundError(f"The model `{name}` does not exist", param="model",
+                            code="model_not_found")
+    return _json(model_object(spec))
+
+
+async def health(request: web.Request) -> web.Response:
+    return _json({"status": "ok", "time": int(time.time())})
+
+
+async def root(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    return _json({
+        "name": "zproxy", "version": __version__,
+        "description": "OpenAI-compatible gateway to Z.AI GLM web chat",
+        "base_url": f"{request.scheme}://{request.host}/v1",
+        "auth_required": settings.auth_required,
+        "endpoints": ["/v1/chat/completions", "/v1/models", "/v1/models/{model}", "/health"],
+        "models": [spec.id for spec in request.app[MODELS]],
+    })

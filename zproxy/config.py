@@ -1,0 +1,339 @@
+"""Settings: read once at start-up into a frozen dataclass.
+
+`VARIABLES` is the single table of every environment variable zproxy reads: its name, the
+aliases earlier Z.AI proxies used, its default and a one-line description. The loader, the
+`.env.example` check and the `/docs` page all read this table, so they cannot drift apart.
+
+Sources, highest priority first: the process environment, `.env.local`, `.env`.
+`load_dotenv()` is never called: the files are read with `dotenv_values` and os.environ is
+left untouched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+# Z.AI: signing secret in use since 2025-10-21 (zai-protocol.md §4.1).
+DEFAULT_SIGNING_SECRET: Final = "key-@@@@)))()((9))-xxxx&&&%%%%%"
+DEFAULT_USER_AGENT: Final = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/140.0.0.0 Safari/537.36"
+)
+COMPLETION_PATHS: Final = {"v1": "/api/chat/completions", "v2": "/api/v2/chat/completions"}
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the variable."""
+
+
+# --- value parsers -------------------------------------------------------------------------
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError("expected true/false")
+
+
+def _opt_bool(raw: str) -> bool | None:
+    return None if raw.strip().lower() in {"", "auto", "default"} else _bool(raw)
+
+
+def _int(raw: str) -> int:
+    return int(raw.strip())
+
+
+def _pos_int(raw: str) -> int:
+    value = int(raw.strip())
+    if value < 1:
+        raise ValueError("expected a whole number of at least 1")
+    return value
+
+
+def _nonneg_int(raw: str) -> int:
+    value = int(raw.strip())
+    if value < 0:
+        raise ValueError("expected a whole number of at least 0")
+    return value
+
+
+def _port(raw: str) -> int:
+    value = int(raw.strip())
+    if not 0 < value < 65536:
+        raise ValueError("expected a port number 1-65535")
+    return value
+
+
+def _seconds(raw: str) -> float:
+    value = float(raw.strip())
+    if value <= 0:
+        raise ValueError("expected a positive number of seconds")
+    return value
+
+
+def _str(raw: str) -> str:
+    return raw.strip()
+
+
+def _opt_str(raw: str) -> str | None:
+    return raw.strip() or None
+
+
+def _csv(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _url(raw: str) -> str:
+    value = raw.strip().rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ValueError("expected an http(s) URL")
+    return value
+
+
+def _opt_url(raw: str) -> str | None:
+    return _url(raw) if raw.strip() else None
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}")
+        return value
+
+    return parse
+
+
+def _completion_version(raw: str) -> str:
+    value = raw.strip().lower()
+    if value.startswith("/"):
+        return value
+    if value not in COMPLETION_PATHS:
+        raise ValueError("expected v1, v2 or a path starting with /")
+    return COMPLETION_PATHS[value]
+
+
+@dataclass(frozen=True, slots=True)
+class Var:
+    """One environment variable: the field it fills, its names, default and meaning."""
+
+    field: str
+    names: tuple[str, ...]
+    parse: Callable[[str], Any]
+    default: str
+    doc: str
+    group: str = "core"
+    secret: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.names[0]
+
+
+def _v(field: str, names: str, parse: Callable[[str], Any], default: str, doc: str,
+       group: str = "core", secret: bool = False) -> Var:
+    return Var(field, tuple(names.split()), parse, default, doc, group, secret)
+
+
+VARIABLES: Final[tuple[Var, ...]] = (
+    # server
+    _v("host", "HOST", _str, "0.0.0.0", "Interface to listen on.", "server"),
+    _v("port", "PORT LISTEN_PORT", _port, "8080", "Port to listen on.", "server"),
+    _v("debug", "DEBUG_LOGGING DEBUG_MODE", _bool, "false", "Log at debug level.", "server"),
+    _v("log_json", "LOG_JSON", _bool, "false",
+       "Write logs as JSON lines instead of the console format.", "server"),
+    _v("cors_origins", "CORS_ORIGINS", _csv, "*",
+       "Comma-separated origins allowed by CORS (`*` for any).", "server"),
+    _v("shutdown_grace_s", "SHUTDOWN_GRACE_SECONDS", _seconds, "30",
+       "On shutdown, how long running streams may take to finish.", "server"),
+    _v("default_stream", "DEFAULT_STREAM", _bool, "false",
+       "Stream when a request does not say `stream`.", "server"),
+    # client auth
+    _v("client_keys", "AUTH_TOKEN API_KEY DEFAULT_KEY", _csv, "",
+       "Comma-separated API keys clients must send (Bearer or x-api-key). Empty: no auth.",
+       "auth", secret=True),
+    _v("skip_auth", "SKIP_AUTH_TOKEN", _bool, "false",
+       "Accept every request even when keys are configured (local use only).", "auth"),
+    # upstream
+    _v("upstream_base", "ZAI_BASE_URL", _url, "https://chat.z.ai",
+       "Base URL of the Z.AI web chat.", "upstream"),
+    _v("upstream_endpoint", "API_ENDPOINT UPSTREAM_URL", _opt_url, "",
+       "Legacy: full completions URL (sets base URL and completion path together).",
+       "upstream"),
+    _v("completion_path", "ZAI_COMPLETION_PATH UPSTREAM_COMPLETION_VERSION",
+       _completion_version, "v2",
+       "Completion endpoint: `v2` (/api/v2/chat/completions), `v1` (legacy) or a path.",
+       "upstream"),
+    _v("upstream_tokens", "ZAI_TOKEN UPSTREAM_TOKEN", _csv, "",
+       "Comma-separated Z.AI user tokens (JWT from the browser's localStorage). "
+       "Preferred over guest sessions.", "upstream", secret=True),
+    _v("guest_enabled", "ANONYMOUS_MODE ENABLE_GUEST_TOKEN", _bool, "true",
+       "Use guest sessions (no account) when no user token is free.", "upstream"),
+    _v("guest_pool_size", "GUEST_POOL_SIZE", _pos_int, "3",
+       "Guest sessions kept ready.", "upstream"),
+    _v("guest_ttl_s", "GUEST_SESSION_TTL", _seconds, "480",
+       "Lifetime of a guest session in seconds (±60 s jitter).", "upstream"),
+    _v("fe_version", "ZAI_FE_VERSION FE_VERSION", _opt_str, "",
+       "Force the X-FE-Version header (else scraped from the front page and cached).",
+       "upstream"),
+    _v("fe_version_fallback", "ZAI_FE_VERSION_FALLBACK", _str, "prod-fe-1.1.35",
+       "X-FE-Version used when the front page cannot be scraped.", "upstream"),
+    _v("fe_version_ttl_s", "ZAI_FE_VERSION_TTL", _seconds, "1800",
+       "How long a scraped X-FE-Version is cached.", "upstream"),
+    _v("signing_secret", "ZAI_SIGNING_SECRET", _str, DEFAULT_SIGNING_SECRET,
+       "Secret of the X-Signature HMAC.", "upstream", secret=True),
+    _v("user_agent", "ZAI_USER_AGENT", _str, DEFAULT_USER_AGENT,
+       "User-Agent sent upstream.", "upstream"),
+    _v("connect_timeout_s", "UPSTREAM_CONNECT_TIMEOUT", _seconds, "10",
+       "Seconds to connect to the upstream.", "upstream"),
+    _v("read_timeout_s", "UPSTREAM_READ_TIMEOUT UPSTREAM_TIMEOUT", _seconds, "180",
+       "Seconds of upstream silence before a request fails.", "upstream"),
+    _v("max_attempts", "UPSTREAM_MAX_ATTEMPTS", _pos_int, "3",
+       "Upstream attempts per request (retries happen only before the first byte).",
+       "upstream"),
+    _v("connection_limit", "UPSTREAM_CONNECTION_LIMIT", _pos_int, "100",
+       "Upstream connection pool size.", "upstream"),
+    _v("http_proxy", "HTTPS_PROXY HTTP_PROXY https_proxy http_proxy", _opt_url, "",
+       "Proxy for outbound traffic.", "upstream"),
+    _v("fingerprint", "ZAI_FINGERPRINT", _choice("auto", "always", "never"), "auto",
+       "Browser-fingerprint query fields: `auto` sends them for persisted-chat models.",
+       "upstream"),
+    _v("edit_index_unit", "ZAI_EDIT_INDEX_UNIT", _choice("codepoint", "utf16"), "codepoint",
+       "Unit of upstream `edit_index` (unsettled upstream; code points match all fixtures).",
+       "upstream"),
+    # models
+    _v("enable_thinking", "ENABLE_THINKING", _opt_bool, "",
+       "Force thinking on or off for every request (empty: the model's default).", "models"),
+    # tools
+    _v("tool_support", "TOOL_SUPPORT ENABLE_TOOLIFY", _bool, "true",
+       "Emulate OpenAI tool calling over the web chat.", "tools"),
+    _v("tool_custom_prompt", "TOOLIFY_CUSTOM_PROMPT", _opt_str, "",
+       "Replace the tool prompt template (placeholders: {tools} {opener} {closer} "
+       "{choice_rules}).", "tools"),
+    _v("tool_retry_max", "TOOL_RETRY_MAX", _nonneg_int, "1",
+       "Corrective retries when the model writes a broken tool call.", "tools"),
+    _v("tool_keepalive_s", "TOOL_KEEPALIVE_SECONDS", _seconds, "10",
+       "SSE keepalive interval while tool-call text is held.", "tools"),
+    _v("tool_fixed_nonce", "TOOL_FIXED_NONCE", _opt_str, "",
+       "Test hook: use this nonce instead of a random one. Never set in production.",
+       "tools"),
+    # dashboard
+    _v("stats_size", "STATS_BUFFER_SIZE", _pos_int, "100",
+       "Requests kept in the dashboard's ring buffer.", "dashboard"),
+    _v("dashboard_enabled", "DASHBOARD_ENABLED", _bool, "true",
+       "Serve /dashboard and its JSON twins.", "dashboard"),
+    _v("dashboard_public", "DASHBOARD_PUBLIC", _bool, "false",
+       "Serve the dashboard without a key even when keys are configured.", "dashboard"),
+    _v("trusted_proxies", "TRUSTED_PROXIES", _csv, "",
+       "Peer addresses whose X-Forwarded-For is believed (comma list, `*` for any).",
+       "dashboard"),
+)
+
+_BY_FIELD: Final = {var.field: var for var in VARIABLES}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every setting, typed. Build with `load_settings`, or `Settings()` for the defaults."""
+
+    host: str = "0.0.0.0"
+    port: int = 8080
+    debug: bool = False
+    log_json: bool = False
+    cors_origins: tuple[str, ...] = ("*",)
+    shutdown_grace_s: float = 30.0
+    default_stream: bool = False
+    client_keys: tuple[str, ...] = ()
+    skip_auth: bool = False
+    upstream_base: str = "https://chat.z.ai"
+    upstream_endpoint: str | None = None
+    completion_path: str = COMPLETION_PATHS["v2"]
+    upstream_tokens: tuple[str, ...] = ()
+    guest_enabled: bool = True
+    guest_pool_size: int = 3
+    guest_ttl_s: float = 480.0
+    fe_version: str | None = None
+    fe_version_fallback: str = "prod-fe-1.1.35"
+    fe_version_ttl_s: float = 1800.0
+    signing_secret: str = DEFAULT_SIGNING_SECRET
+    user_agent: str = DEFAULT_USER_AGENT
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 180.0
+    max_attempts: int = 3
+    connection_limit: int = 100
+    http_proxy: str | None = None
+    fingerprint: str = "auto"
+    edit_index_unit: str = "codepoint"
+    enable_thinking: bool | None = None
+    tool_support: bool = True
+    tool_custom_prompt: str | None = None
+    tool_retry_max: int = 1
+    tool_keepalive_s: float = 10.0
+    tool_fixed_nonce: str | None = None
+    stats_size: int = 100
+    dashboard_enabled: bool = True
+    dashboard_public: bool = False
+    trusted_proxies: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.upstream_endpoint:  # legacy full URL wins over base + path
+            parts = urlsplit(self.upstream_endpoint)
+            object.__setattr__(self, "upstream_base", f"{parts.scheme}://{parts.netloc}")
+            if parts.path not in {"", "/"}:
+                object.__setattr__(self, "completion_path", parts.path)
+
+    @property
+    def auth_required(self) -> bool:
+        return bool(self.client_keys) and not self.skip_auth
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def read_env_files(paths: Sequence[str | os.PathLike[str]]) -> dict[str, str]:
+    """Merge dotenv files; earlier paths win over later ones."""
+    merged: dict[str, str] = {}
+    for path in reversed(paths):
+        if Path(path).is_file():
+            merged.update({k: v for k, v in dotenv_values(path).items() if v is not None})
+    return merged
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    env_files: Sequence[str | os.PathLike[str]] = (".env.local", ".env"),
+) -> Settings:
+    """Build Settings from `environ` (default os.environ) over the dotenv files.
+
+    Raises ConfigError naming the variable when a value does not parse.
+    """
+    source = {**read_env_files(env_files), **(os.environ if environ is None else environ)}
+    values: dict[str, Any] = {}
+    for var in VARIABLES:
+        name = next((n for n in var.names if n in source), None)
+        raw = source[name] if name is not None else var.default
+        try:
+            values[var.field] = var.parse(raw)
+        except ValueError as exc:
+            shown = "<hidden>" if var.secret else repr(raw)
+            raise ConfigError(f"{name or var.name}={shown}: {exc}") from exc
+    return Settings(**values)
+
+
+def variable(field: str) -> Var:
+    return _BY_FIELD[field]

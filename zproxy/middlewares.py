@@ -1,0 +1,133 @@
+"""Request id + log context, OpenAI-shaped errors, CORS, and client API-key auth."""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+from typing import Final
+
+import orjson
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from zproxy.config import Settings
+from zproxy.errors import AuthenticationError, ProxyError, error_body, to_openai_error
+from zproxy.keys import SETTINGS
+
+log = structlog.get_logger(__name__)
+
+REQUEST_ID: Final = web.AppKey("request_id_header", str)
+_PROTECTED_PREFIXES: Final = ("/v1/",)
+_HTTP_ERROR_TYPES: Final = {401: "authentication_error", 404: "invalid_request_error",
+                            405: "invalid_request_error", 413: "invalid_request_error",
+                            429: "rate_limit_error"}
+
+
+def json_error(status: int, body: dict[str, object]) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(body),
+                        content_type="application/json")
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id=request_id[:64])
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        exc.headers["X-Request-ID"] = request_id[:64]
+        raise
+    if not response.prepared:
+        response.headers["X-Request-ID"] = request_id[:64]
+    return response
+
+
+@web.middleware
+async def openai_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ProxyError as exc:
+        status, body = to_openai_error(exc)
+        log.info("request.rejected", status=status, code=exc.code, error=exc.message)
+        return json_error(status, body)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        kind = _HTTP_ERROR_TYPES.get(exc.status, "server_error" if exc.status >= 500
+                                     else "invalid_request_error")
+        message = f"{exc.reason}: {request.method} {request.path}"
+        response = json_error(exc.status, error_body(message, kind, code=exc.reason.lower()
+                                                     .replace(" ", "_")))
+        for name in ("Allow",):
+            if name in exc.headers:
+                response.headers[name] = exc.headers[name]
+        return response
+    except Exception:
+        log.exception("request.crashed")
+        status, body = to_openai_error(RuntimeError())
+        return json_error(status, body)
+
+
+def presented_key(request: web.Request) -> str | None:
+    auth = request.headers.get("Authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    return request.headers.get("x-api-key") or request.headers.get("api-key")
+
+
+def key_is_valid(settings: Settings, key: str | None) -> bool:
+    """Constant-time comparison against every configured key."""
+    if not settings.auth_required:
+        return True
+    if not key:
+        return False
+    encoded = key.encode()
+    # compare against all keys (no early exit) so timing does not tell which matched
+    return sum(hmac.compare_digest(encoded, k.encode()) for k in settings.client_keys) > 0
+
+
+@web.middleware
+async def client_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.method != "OPTIONS" and request.path.startswith(_PROTECTED_PREFIXES):
+        key = presented_key(request)
+        if not key_is_valid(request.app[SETTINGS], key):
+            message = ("Missing API key: send it as 'Authorization: Bearer <key>'"
+                       if not key else "Incorrect API key provided")
+            raise AuthenticationError(message)
+    return await handler(request)
+
+
+def _cors_origin(settings: Settings, origin: str | None) -> str | None:
+    if origin is None:
+        return None
+    if "*" in settings.cors_origins:
+        return "*"
+    return origin if origin in settings.cors_origins else None
+
+
+@web.middleware
+async def cors_preflight(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+        allowed = _cors_origin(request.app[SETTINGS], request.headers.get("Origin"))
+        if allowed is None:
+            raise web.HTTPForbidden(reason="CORS origin not allowed")
+        return web.Response(status=204, headers={
+            "Access-Control-Allow-Origin": allowed,
+            "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+            "Access-Control-Allow-Headers": request.headers.get(
+                "Access-Control-Request-Headers", "Authorization, Content-Type"),
+            "Access-Control-Max-Age": "86400",
+        })
+    return await handler(request)
+
+
+async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: works for plain and streaming responses alike."""
+    allowed = _cors_origin(request.app[SETTINGS], request.headers.get("Origin"))
+    if allowed is not None:
+        response.headers["Access-Control-Allow-Origin"] = allowed
+        response.headers["Access-Control-Expose-Headers"] = "X-Request-ID"
+        if allowed != "*":
+            response.headers["Vary"] = "Origin"

@@ -1,0 +1,159 @@
+"""Model catalogue: public GLM names → upstream ids and modes (zai-protocol.md §7).
+
+Names are case-insensitive. Suffixes stack: `-thinking` turns reasoning on, `-search` web
+search, `-advanced-search` the advanced search server (`GLM-4.7-thinking-search` is valid).
+Request fields `enable_thinking` / `web_search` override whatever the name implies.
+Pure; no I/O. The catalogue can be extended at start-up (`ModelCatalog.with_overrides`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from zproxy.errors import NotFoundError
+
+VLM_SERVERS: Final = ("vlm-image-search", "vlm-image-recognition", "vlm-image-processing")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """One public model name and how the upstream is asked for it."""
+
+    id: str
+    upstream_id: str
+    thinking: bool = False          # reasoning on by default
+    search: bool = False            # web search on by default
+    vision: bool = False
+    persisted: bool = False         # needs a chat created first (chats/new, §2.3)
+    mcp_servers: tuple[str, ...] = ()
+    preview_mode: bool = True
+    context_length: int = 128_000
+    can_think: bool = True
+    can_search: bool = True
+    description: str = ""
+    created: int = 1_753_574_400    # 2025-07-27, the GLM-4.5 launch
+
+    def capabilities(self) -> dict[str, bool]:
+        return {"vision": self.vision, "reasoning": self.can_think,
+                "web_search": self.can_search, "tools": True}
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedModel:
+    """A request's model after suffix rules and request overrides."""
+
+    spec: ModelSpec
+    requested: str
+    thinking: bool
+    search: bool
+
+    @property
+    def mcp_servers(self) -> tuple[str, ...]:
+        if self.search:
+            return self.spec.mcp_servers
+        return tuple(s for s in self.spec.mcp_servers if s in VLM_SERVERS)
+
+
+def _family(base: ModelSpec, *, advanced: bool = False, thinking_variant: bool = True,
+            search_variant: bool = True) -> list[ModelSpec]:
+    specs = [base]
+    if thinking_variant:
+        specs.append(dataclasses.replace(base, id=f"{base.id}-Thinking", thinking=True))
+    if search_variant:
+        specs.append(dataclasses.replace(base, id=f"{base.id}-Search", search=True,
+                                         mcp_servers=base.mcp_servers))
+    if advanced:
+        specs.append(dataclasses.replace(base, id=f"{base.id}-advanced-search", search=True,
+                                         mcp_servers=("advanced-search",)))
+    return specs
+
+
+def default_models() -> list[ModelSpec]:
+    glm45 = ModelSpec("GLM-4.5", "0727-360B-API", description="GLM-4.5 (355B MoE)")
+    specs = _family(glm45)
+    # Z.AI: 2025 search requests also named the deep-web-search MCP server (ZY, XT).
+    specs[2] = dataclasses.replace(specs[2], mcp_servers=("deep-web-search",))
+    specs.append(ModelSpec("GLM-4.5-Air", "0727-106B-API", description="GLM-4.5-Air (106B)"))
+    specs.append(ModelSpec("GLM-4.5V", "glm-4.5v", vision=True, context_length=64_000,
+                           description="GLM-4.5V vision model"))
+    specs += _family(ModelSpec("GLM-4.6", "GLM-4-6-API-V1", context_length=200_000,
+                               description="GLM-4.6"), advanced=True)
+    specs.append(ModelSpec("GLM-4.6V", "glm-4.6v", thinking=True, vision=True, persisted=True,
+                           mcp_servers=VLM_SERVERS, preview_mode=False,
+                           description="GLM-4.6V vision model (persisted chat)"))
+    specs += _family(ModelSpec("GLM-4.7", "glm-4.7", persisted=True, context_length=200_000,
+                               description="GLM-4.7 (persisted chat)"), advanced=True)
+    specs += _family(ModelSpec("GLM-5", "glm-5", thinking=True, context_length=200_000,
+                               description="GLM-5"))
+    specs.append(ModelSpec("0808-360B-DR", "0808-360B-DR", search=True,
+                           description="Deep research"))
+    return specs
+
+
+_SUFFIXES: Final = (("-advanced-search", "advanced"), ("-thinking", "thinking"),
+                    ("-search", "search"))
+
+
+class ModelCatalog:
+    """Lookup by public name with the suffix rules; iteration lists every public name."""
+
+    def __init__(self, specs: Iterable[ModelSpec]) -> None:
+        self._specs: dict[str, ModelSpec] = {}
+        for spec in specs:
+            self._specs[spec.id.lower()] = spec
+
+    def __iter__(self) -> Iterator[ModelSpec]:
+        return iter(self._specs.values())
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    def get(self, name: str) -> ModelSpec | None:
+        return self._specs.get(name.strip().lower())
+
+    def resolve(self, name: str, *, enable_thinking: bool | None = None,
+                web_search: bool | None = None) -> ResolvedModel:
+        spec, flags = self._lookup(name)
+        if spec is None:
+            raise NotFoundError(f"The model `{name}` does not exist", param="model",
+                                code="model_not_found")
+        if "advanced" in flags and spec.mcp_servers != ("advanced-search",):
+            spec = dataclasses.replace(spec, search=True, mcp_servers=("advanced-search",))
+        thinking = spec.thinking or "thinking" in flags
+        search = spec.search or "search" in flags or "advanced" in flags
+        if enable_thinking is not None:
+            thinking = enable_thinking
+        if web_search is not None:
+            search = web_search
+        return ResolvedModel(spec, name, thinking and spec.can_think, search)
+
+    def _lookup(self, name: str) -> tuple[ModelSpec | None, set[str]]:
+        key, flags = name.strip().lower(), set()
+        while key not in self._specs:
+            for suffix, flag in _SUFFIXES:
+                if key.endswith(suffix):
+                    key, flags = key[: -len(suffix)], flags | {flag}
+                    break
+            else:
+                return None, flags
+        return self._specs[key], flags
+
+    def with_overrides(self, extra: Iterable[ModelSpec],
+                       aliases: Mapping[str, str] | None = None) -> ModelCatalog:
+        """A new catalogue with specs added or replaced and aliases (name → existing name)."""
+        merged = {**self._specs, **{s.id.lower(): s for s in extra}}
+        for alias, target in (aliases or {}).items():
+            spec = merged.get(target.lower())
+            if spec is not None:
+                merged[alias.lower()] = dataclasses.replace(spec, id=alias)
+        return ModelCatalog(merged.values())
+
+
+def model_object(spec: ModelSpec) -> dict[str, Any]:
+    """The OpenAI `model` object, with zproxy's capability extensions."""
+    return {"id": spec.id, "object": "model", "created": spec.created, "owned_by": "z.ai",
+            "upstream_id": spec.upstream_id, "context_length": spec.context_length,
+            "capabilities": spec.capabilities(), "description": spec.description}

@@ -1,0 +1,74 @@
+"""Incremental Server-Sent Events decoder (WHATWG HTML §9.2.6, the parts upstreams use).
+
+`SSEDecoder.feed(bytes)` returns the `data` payload of every event completed by those bytes;
+`flush()` ends the stream. Bytes may be split anywhere, including inside a UTF-8 character or
+a CRLF pair. Only `data:` fields matter here: `event:`, `id:`, `retry:` and comments are
+skipped. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import codecs
+from typing import Final
+
+MAX_PENDING_CHARS: Final = 16 * 1024 * 1024
+
+
+class SSEDecodeError(ValueError):
+    """An event grew past the size limit without ending."""
+
+
+class SSEDecoder:
+    __slots__ = ("_decoder", "_tail", "_data", "_pending_cr", "_max")
+
+    def __init__(self, max_pending_chars: int = MAX_PENDING_CHARS) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._tail = ""
+        self._data: list[str] = []
+        self._pending_cr = False
+        self._max = max_pending_chars
+
+    def feed(self, chunk: bytes) -> list[str]:
+        return self._lines(self._decoder.decode(chunk))
+
+    def flush(self) -> list[str]:
+        """End of stream: an unterminated last event is still delivered (lenient)."""
+        events = self._lines(self._decoder.decode(b"", final=True))
+        if self._tail:
+            events += self._lines("\n")
+        if self._data:
+            events.append("\n".join(self._data))
+            self._data = []
+        return events
+
+    def _lines(self, text: str) -> list[str]:
+        if self._pending_cr:
+            self._pending_cr = False
+            if text.startswith("\n"):
+                text = text[1:]
+        if "\r" in text:
+            if text.endswith("\r"):
+                self._pending_cr = True
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        if "\n" not in text:
+            self._tail += text
+            if len(self._tail) > self._max:
+                raise SSEDecodeError("SSE line exceeds the size limit")
+            return []
+        lines = (self._tail + text).split("\n")
+        self._tail = lines.pop()
+        events: list[str] = []
+        for line in lines:
+            self._line(line, events)
+        return events
+
+    def _line(self, line: str, events: list[str]) -> None:
+        if not line:
+            if self._data:
+                events.append("\n".join(self._data))
+                self._data = []
+            return
+        if line.startswith("data:"):
+            value = line[5:]
+            self._data.append(value[1:] if value.startswith(" ") else value)
+        # other fields and ":" comments carry nothing we use

@@ -1,0 +1,285 @@
+"""Upstream frames → OpenAI `chat.completion.chunk`s, or one `chat.completion`. Pure.
+
+One `ResponseTranslator` per request. Streaming and non-streaming share every step, so they
+cannot disagree: frames → `MessageRenderer` (channels) → tool-call parser (when tools are
+active) → content filters (citations, stop sequences) → chunks. `feed()` takes all frames of
+one upstream read and returns the chunks for them, consecutive text coalesced.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from zproxy.translate.buffer import MessageRenderer
+from zproxy.translate.events import (
+    Content,
+    Diagnostic,
+    Event,
+    Reasoning,
+    ToolBlock,
+    ToolCall,
+    Usage,
+)
+from zproxy.upstream.wire import Frame, classify_error
+
+
+class CallParser(Protocol):
+    """What the translator needs of `zproxy.tools.ToolCallParser`."""
+
+    def feed(self, text: str, channel: str = "content") -> list[Event]: ...
+
+    def finish(self, upstream_finish_reason: str = "stop") -> tuple[list[Event], str]: ...
+
+
+class ContentFilter(Protocol):
+    """A stage on the content channel that may hold text back (stop sequences, citations)."""
+
+    def feed(self, text: str) -> str: ...
+
+    def flush(self) -> str: ...
+
+    @property
+    def stopped(self) -> bool: ...
+
+
+class StopFilter:
+    """Cuts the content at the first stop sequence; holds only a possible stop prefix."""
+
+    def __init__(self, stops: Iterable[str]) -> None:
+        self._stops = tuple(stops)
+        self._held = ""
+        self._stopped = False
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
+    def feed(self, text: str) -> str:
+        if self._stopped:
+            return ""
+        text = self._held + text
+        cut = min((i for i in (text.find(s) for s in self._stops) if i != -1), default=-1)
+        if cut != -1:
+            self._stopped, self._held = True, ""
+            return text[:cut]
+        hold = max((n for s in self._stops for n in range(min(len(s) - 1, len(text)), 0, -1)
+                    if text.endswith(s[:n])), default=0)
+        self._held = text[len(text) - hold:] if hold else ""
+        return text[: len(text) - hold]
+
+    def flush(self) -> str:
+        held, self._held = self._held, ""
+        return held
+
+
+def estimate_tokens(chars: int) -> int:
+    """Rough local estimate (≈4 characters a token) when the upstream sends no usage."""
+    return math.ceil(chars / 4) if chars else 0
+
+
+@dataclass(slots=True)
+class _Totals:
+    content: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
+    calls: list[ToolCall] = field(default_factory=list)
+    blocks: dict[str, ToolBlock] = field(default_factory=dict)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    usage: Usage | None = None
+
+
+class ResponseTranslator:
+    def __init__(
+        self,
+        *,
+        completion_id: str,
+        created: int,
+        model: str,
+        include_usage: bool = False,
+        prompt_chars: int = 0,
+        max_tokens: int | None = None,
+        parser: CallParser | None = None,
+        filters: Iterable[ContentFilter] = (),
+        renderer: MessageRenderer | None = None,
+        on_block: Callable[[ToolBlock], None] | None = None,
+    ) -> None:
+        self._base = {"id": completion_id, "object": "chat.completion.chunk",
+                      "created": created, "model": model}
+        self._include_usage = include_usage
+        self._prompt_chars = prompt_chars
+        self._max_tokens = max_tokens
+        self._parser = parser
+        self._filters = tuple(filters)
+        self._renderer = renderer or MessageRenderer()
+        self._on_block = on_block
+        self._role_sent = False
+        self.totals = _Totals()
+        self.done = False
+        self.finish_reason: str | None = None
+
+    @property
+    def stopped(self) -> bool:
+        """The answer is complete (done frame or stop sequence): stop reading upstream."""
+        return self.done or any(f.stopped for f in self._filters)
+
+    # --- streaming -------------------------------------------------------------------------
+
+    def feed(self, frames: Iterable[Frame]) -> list[dict[str, Any]]:
+        """Chunks for one upstream read. Raises UpstreamError on an in-stream error frame."""
+        pending: list[Event] = []
+        for frame in frames:
+            if frame.error is not None:
+                raise classify_error(frame.error, None)
+            for event in self._renderer.apply(frame):
+                self._route(event, pending)
+            if frame.done:
+                self.done = True
+                break
+        return self._chunks(pending)
+
+    def finish(self) -> list[dict[str, Any]]:
+        """The remaining chunks, the finish chunk and (if asked) the usage chunk."""
+        pending: list[Event] = []
+        for event in self._renderer.finish():
+            self._route(event, pending)
+        self._flush_filters(pending)
+        reason = self._upstream_reason()
+        if self._parser is not None:
+            events, reason = self._parser.finish(reason)
+            self._filtered(events, pending)
+            self._flush_filters(pending)
+        self.finish_reason = reason
+        chunks = self._chunks(pending)
+        chunks.append(self._chunk({}, reason))
+        if self._include_usage:
+            chunks.append({**self._base, "choices": [], "usage": self.usage()})
+        return chunks
+
+    # --- non-streaming ---------------------------------------------------------------------
+
+    def completion(self) -> dict[str, Any]:
+        """The `chat.completion` object; call after `finish()`."""
+        totals = self.totals
+        content = "".join(totals.content)
+        message: dict[str, Any] = {"role": "assistant",
+                                   "content": content if content or not totals.calls else None}
+        if totals.reasoning:
+            message["reasoning_content"] = "".join(totals.reasoning)
+        if totals.calls:
+            message["tool_calls"] = [_call_object(c) for c in totals.calls]
+        choice = {"index": 0, "message": message, "finish_reason": self.finish_reason,
+                  "logprobs": None}
+        return {**self._base, "object": "chat.completion", "choices": [choice],
+                "usage": self.usage()}
+
+    def usage(self) -> dict[str, Any]:
+        usage = self.totals.usage
+        if usage is not None:
+            result: dict[str, Any] = {"prompt_tokens": usage.prompt_tokens,
+                                      "completion_tokens": usage.completion_tokens,
+                                      "total_tokens": usage.total_tokens}
+            if usage.details:
+                result["prompt_tokens_details"] = usage.details
+            return result
+        out_chars = sum(map(len, self.totals.content)) + sum(map(len, self.totals.reasoning))
+        prompt, completion = estimate_tokens(self._prompt_chars), estimate_tokens(out_chars)
+        return {"prompt_tokens": prompt, "completion_tokens": completion,
+                "total_tokens": prompt + completion, "estimated": True}
+
+    # --- internals -------------------------------------------------------------------------
+
+    def _route(self, event: Event, pending: list[Event]) -> None:
+        if isinstance(event, Content | Reasoning) and self._parser is not None:
+            channel = "content" if isinstance(event, Content) else "reasoning"
+            self._filtered(self._parser.feed(event.text, channel), pending)
+        elif isinstance(event, ToolBlock):
+            self.totals.blocks[event.id] = event
+            if self._on_block is not None:
+                self._on_block(event)
+        elif isinstance(event, Usage):
+            self.totals.usage = event
+        elif isinstance(event, Diagnostic):
+            self.totals.diagnostics.append(event)
+        else:
+            self._filtered([event], pending)
+
+    def _filtered(self, events: Iterable[Event], pending: list[Event]) -> None:
+        for event in events:
+            if isinstance(event, Content):
+                text = event.text
+                for stage in self._filters:
+                    text = stage.feed(text)
+                if text:
+                    pending.append(Content(text))
+            elif isinstance(event, Diagnostic):
+                self.totals.diagnostics.append(event)
+            elif not any(f.stopped for f in self._filters):
+                pending.append(event)
+
+    def _flush_filters(self, pending: list[Event]) -> None:
+        for i, stage in enumerate(self._filters):
+            text = stage.flush()
+            for later in self._filters[i + 1:]:
+                text = later.feed(text)
+            if text:
+                pending.append(Content(text))
+
+    def _upstream_reason(self) -> str:
+        usage = self.totals.usage
+        if (self._max_tokens and usage is not None
+                and usage.completion_tokens >= self._max_tokens):
+            return "length"
+        return "stop"
+
+    def _chunks(self, events: list[Event]) -> list[dict[str, Any]]:
+        chunks: list[dict[str, Any]] = []
+        if not self._role_sent:
+            self._role_sent = True
+            chunks.append(self._chunk({"role": "assistant", "content": ""}))
+        for kind, group in _coalesce(events):
+            chunks.extend(self._emit(kind, group))
+        return chunks
+
+    def _emit(self, kind: str, group: list[Event]) -> list[dict[str, Any]]:
+        totals = self.totals
+        if kind == "call":
+            out = []
+            for call in group:
+                assert isinstance(call, ToolCall)
+                totals.calls.append(call)
+                out += [self._chunk({"tool_calls": [_call_head(call)]}),
+                        self._chunk({"tool_calls": [{"index": call.index, "function": {
+                            "arguments": call.arguments}}]})]
+            return out
+        text = "".join(e.text for e in group if isinstance(e, Content | Reasoning))
+        (totals.content if kind == "content" else totals.reasoning).append(text)
+        key = "content" if kind == "content" else "reasoning_content"
+        return [self._chunk({key: text})]
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {**self._base,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+
+def _coalesce(events: list[Event]) -> list[tuple[str, list[Event]]]:
+    groups: list[tuple[str, list[Event]]] = []
+    for event in events:
+        kind = ("content" if isinstance(event, Content) else
+                "reasoning" if isinstance(event, Reasoning) else "call")
+        if groups and groups[-1][0] == kind and kind != "call":
+            groups[-1][1].append(event)
+        else:
+            groups.append((kind, [event]))
+    return groups
+
+
+def _call_head(call: ToolCall) -> dict[str, Any]:
+    return {"index": call.index, "id": call.id, "type": "function",
+            "function": {"name": call.name, "arguments": ""}}
+
+
+def _call_object(call: ToolCall) -> dict[str, Any]:
+    return {"id": call.id, "type": "function",
+            "function": {"name": call.name, "arguments": call.arguments}}

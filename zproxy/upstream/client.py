@@ -1,0 +1,278 @@
+"""The only code that talks HTTP to Z.AI.
+
+`UpstreamClient.stream_chat(request)` signs and sends a completion and yields the frames of
+each network read as one list. Failures before the first frame is yielded are retried with
+another credential (fresh requestId, timestamp and signature per attempt) within a bounded
+budget; after that, errors propagate. aiohttp and timeout errors become `UpstreamError`s in
+exactly one place, `_mapped_errors`.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import aclosing, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+import orjson
+import structlog
+
+from zproxy import errors
+from zproxy.config import Settings
+from zproxy.sse import SSEDecodeError, SSEDecoder
+from zproxy.translate.request import UpstreamRequest
+from zproxy.upstream import wire
+from zproxy.upstream.fe_version import FEVersion
+from zproxy.upstream.signing import signature
+from zproxy.upstream.tokens import Credential, TokenPool
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(slots=True)
+class Trace:
+    """What happened upstream for one client request (stats and metrics read it)."""
+
+    attempts: int = 0
+    retries: list[str] = field(default_factory=list)
+    credential_kind: str | None = None
+
+
+@contextmanager
+def _mapped_errors() -> Iterator[None]:
+    try:
+        yield
+    except TimeoutError as exc:
+        raise errors.UpstreamTimeout("upstream: timed out") from exc
+    except aiohttp.ClientPayloadError as exc:
+        raise errors.UpstreamUnavailable("upstream: connection lost mid-response") from exc
+    except aiohttp.ClientError as exc:
+        raise errors.UpstreamUnavailable(f"upstream: {type(exc).__name__}: {exc}") from exc
+    except SSEDecodeError as exc:
+        raise errors.UpstreamProtocolError(f"upstream: {exc}") from exc
+
+
+def _fingerprint(user_agent: str, now: datetime) -> dict[str, str]:
+    # Z.AI: browser fields the web UI sends; ZY's values (zai-protocol.md §2.1, seen 2026-03).
+    return {
+        "user_agent": user_agent, "language": "zh-CN", "languages": "zh-CN",
+        "timezone": "Asia/Shanghai", "cookie_enabled": "true", "screen_width": "1920",
+        "screen_height": "1080", "screen_resolution": "1920x1080", "viewport_height": "919",
+        "viewport_width": "944", "viewport_size": "944x919", "color_depth": "24",
+        "pixel_ratio": "1.25", "search": "", "hash": "", "host": "chat.z.ai",
+        "hostname": "chat.z.ai", "protocol": "https:", "referrer": "",
+        "title": "Z.ai Chat Proxy", "timezone_offset": "-480",
+        "local_time": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z",
+        "utc_time": now.strftime("%a, %d %b %Y %H:%M:%S GMT"), "is_mobile": "false",
+        "is_touch": "false", "max_touch_points": "10", "browser_name": "Chrome",
+        "os_name": "Windows",
+    }
+
+
+class _FrameReader:
+    """Reads an SSE response and returns the frames of each network read."""
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._chunks = response.content.iter_any()
+        self._decoder = SSEDecoder()
+        self.eof = False
+
+    async def batch(self) -> list[wire.Frame] | None:
+        while not self.eof:
+            with _mapped_errors():
+                try:
+                    payloads = self._decoder.feed(await anext(self._chunks))
+                except StopAsyncIteration:
+                    self.eof = True
+                    payloads = self._decoder.flush()
+            frames = [f for f in map(wire.parse_frame, payloads) if f is not None]
+            if frames:
+                return frames
+        return None
+
+
+class UpstreamClient:
+    def __init__(self, session: aiohttp.ClientSession, settings: Settings, *,
+                 clock: Callable[[], float] = time.time,
+                 new_id: Callable[[], str] = lambda: str(uuid.uuid4())) -> None:
+        self._session = session
+        self._settings = settings
+        self._clock = clock
+        self._new_id = new_id
+        self._base = settings.upstream_base
+        self.tokens = TokenPool(
+            settings.upstream_tokens, guest_enabled=settings.guest_enabled,
+            guest_pool_size=settings.guest_pool_size, guest_ttl_s=settings.guest_ttl_s,
+            login=self.guest_login)
+        self.fe_version = FEVersion(
+            override=settings.fe_version, fallback=settings.fe_version_fallback,
+            ttl_s=settings.fe_version_ttl_s, fetch=self._front_page)
+
+    # --- completions -------------------------------------------------------------------
+
+    async def stream_chat(self, request: UpstreamRequest,
+                          trace: Trace | None = None) -> AsyncIterator[list[wire.Frame]]:
+        trace = trace or Trace()
+        tried: list[Credential] = []
+        budget = max(1, min(self._settings.max_attempts, self.tokens.attempt_budget))
+        last: errors.UpstreamError | None = None
+        for _ in range(budget):
+            credential = await self.tokens.acquire(tried)
+            tried.append(credential)
+            trace.attempts += 1
+            trace.credential_kind = credential.kind
+            try:
+                response, reader, first = await self._attempt(request, credential)
+            except errors.UpstreamError as exc:
+                self.tokens.release(credential)
+                self._failed(credential, exc, trace)
+                last = exc
+                if not exc.retryable:
+                    raise
+                continue
+            async with aclosing(self._relay(response, reader, first, credential)) as batches:
+                async for batch in batches:
+                    yield batch
+            return
+        assert last is not None
+        raise last
+
+    async def _relay(self, response: aiohttp.ClientResponse, reader: _FrameReader,
+                     first: list[wire.Frame],
+                     credential: Credential) -> AsyncIterator[list[wire.Frame]]:
+        try:
+            yield first
+            while (batch := await reader.batch()) is not None:
+                yield batch
+            self.tokens.report_success(credential)
+        finally:
+            self.tokens.release(credential)
+            if reader.eof:
+                response.release()
+            else:  # client gone or error: do not return a half-read connection to the pool
+                response.close()
+
+    def _failed(self, credential: Credential, exc: errors.UpstreamError, trace: Trace) -> None:
+        trace.retries.append(exc.cause)
+        log.info("upstream.attempt_failed", cause=exc.cause, kind=credential.kind,
+                 status=exc.upstream_status, error=exc.message)
+        if isinstance(exc, errors.UpstreamVersionError):
+            self.fe_version.invalidate()
+        if isinstance(exc, errors.UpstreamAuthError | errors.UpstreamRateLimitError
+                      | errors.UpstreamCaptchaError):
+            self.tokens.report_failure(credential, exc)
+
+    async def _attempt(self, request: UpstreamRequest, credential: Credential,
+                       ) -> tuple[aiohttp.ClientResponse, _FrameReader, list[wire.Frame]]:
+        url, headers, body = await self._signed(request, credential)
+        with _mapped_errors():
+            response = await self._session.post(url, data=body, headers=headers,
+                                                proxy=self._settings.http_proxy)
+        try:
+            if response.status != 200:
+                with _mapped_errors():
+                    raw = await response.read()
+                raise wire.classify_error(_json_or_text(raw), response.status)
+            reader = _FrameReader(response)
+            first = await self._first_frames(reader)
+        except BaseException:
+            response.close()
+            raise
+        return response, reader, first
+
+    async def _first_frames(self, reader: _FrameReader) -> list[wire.Frame]:
+        """Read until something meaningful arrives; an error there is still retryable."""
+        frames: list[wire.Frame] = []
+        while not any(f.meaningful for f in frames):
+            batch = await reader.batch()
+            if batch is None:
+                raise errors.UpstreamProtocolError("upstream: empty response")
+            frames += batch
+        error = next((f.error for f in frames if f.error is not None), None)
+        if error is not None and not any(f.delta or f.edit_content for f in frames):
+            raise wire.classify_error(error, None)
+        return frames
+
+    async def _signed(self, request: UpstreamRequest, credential: Credential,
+                      ) -> tuple[str, dict[str, str], bytes]:
+        now_ms = int(self._clock() * 1000)
+        request_id = self._new_id()
+        query = self._query(request, credential, request_id, now_ms)
+        sig = signature(self._settings.signing_secret, request_id=request_id,
+                        user_id=credential.user_id, timestamp_ms=now_ms, prompt=request.prompt)
+        headers = self._headers(credential, request.chat_id)
+        headers["X-FE-Version"] = await self.fe_version.get()
+        headers["X-Signature"] = sig
+        url = f"{self._base}{self._settings.completion_path}?{urlencode(query)}"
+        return url, headers, orjson.dumps(request.body)
+
+    def _query(self, request: UpstreamRequest, credential: Credential, request_id: str,
+               now_ms: int) -> dict[str, str]:
+        query = {
+            "requestId": request_id, "timestamp": str(now_ms), "user_id": credential.user_id,
+            "version": "0.0.1", "platform": "web", "token": credential.token,
+            "current_url": f"{self._base}/c/{request.chat_id}",
+            "pathname": f"/c/{request.chat_id}", "signature_timestamp": str(now_ms),
+        }
+        mode = self._settings.fingerprint
+        if mode == "always" or (mode == "auto" and request.persisted):
+            query |= _fingerprint(self._settings.user_agent, datetime.now(UTC))
+        return query
+
+    def _headers(self, credential: Credential, chat_id: str | None = None) -> dict[str, str]:
+        referer = f"{self._base}/c/{chat_id}" if chat_id else f"{self._base}/"
+        return {
+            "Authorization": f"Bearer {credential.token}",
+            "Content-Type": "application/json",
+            "Accept": "*/*",
+            "Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8",
+            "User-Agent": self._settings.user_agent,
+            "Origin": self._base,
+            "Referer": referer,
+            "sec-ch-ua": '"Chromium";v="140", "Not=A?Brand";v="24", "Google Chrome";v="140"',
+            "sec-ch-ua-mobile": "?0",
+            "sec-ch-ua-platform": '"Windows"',
+            "Sec-Fetch-Dest": "empty",
+            "Sec-Fetch-Mode": "cors",
+            "Sec-Fetch-Site": "same-origin",
+        }
+
+    # --- sessions and pages ------------------------------------------------------------
+
+    async def guest_login(self) -> Credential:
+        """GET /api/v1/auths/ without credentials → a guest token (§2.2)."""
+        headers = {"User-Agent": self._settings.user_agent, "Accept": "application/json",
+                   "Origin": self._base, "Referer": f"{self._base}/"}
+        # Z.AI: a reused cookie jar sticks new logins to the old guest (ZY, seen 2026-03),
+        # so the guest login sends no cookies.
+        with _mapped_errors():
+            async with self._session.get(f"{self._base}{wire.AUTHS_PATH}", headers=headers,
+                                         proxy=self._settings.http_proxy) as response:
+                raw = await response.read()
+                status = response.status
+        body = _json_or_text(raw)
+        if status != 200 or not isinstance(body, dict) or not body.get("token"):
+            raise wire.classify_error(body, status if status != 200 else 502)
+        token = str(body["token"])
+        user_id = str(body.get("id") or wire.jwt_user_id(token) or "guest")
+        log.info("upstream.guest_login", role=body.get("role"))
+        return Credential(token, user_id, "guest")
+
+    async def _front_page(self) -> str:
+        with _mapped_errors():
+            async with self._session.get(f"{self._base}{wire.ORIGIN_PAGE}",
+                                         headers={"User-Agent": self._settings.user_agent},
+                                         proxy=self._settings.http_proxy) as response:
+                return await response.text(errors="replace")
+
+
+def _json_or_text(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw.decode("utf-8", "replace")[:500]

@@ -1,0 +1,148 @@
+"""Credentials for the upstream: configured user tokens first, then a pool of guest sessions.
+
+Behaviour follows zai-protocol.md §10:
+- user tokens rotate (fewest active requests, then least recently used); three consecutive
+  failures disable one for 30 minutes, a success resets the count;
+- guest sessions live `ttl` ± 60 s, at least 180 s; `acquire` picks the least busy valid one,
+  logs a new one in when none is free, and a failed session is dropped and replaced.
+The clock and the login coroutine are injected, so the pool is tested without a network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+import structlog
+
+from zproxy.errors import UpstreamAuthError, UpstreamError
+from zproxy.upstream.wire import jwt_user_id
+
+log = structlog.get_logger(__name__)
+
+FAILURE_THRESHOLD: Final = 3
+RECOVERY_S: Final = 1800.0
+TTL_JITTER_S: Final = 60.0
+MIN_TTL_S: Final = 180.0
+
+
+@dataclass(eq=False, slots=True)
+class Credential:
+    """One bearer token and the user id it signs with."""
+
+    token: str
+    user_id: str
+    kind: str  # "user" | "guest"
+    expires_at: float = float("inf")
+    created_at: float = 0.0
+    active: int = 0
+    failures: int = 0
+    disabled_until: float = 0.0
+    dropped: bool = False
+    last_used: float = 0.0
+    cookies: dict[str, str] = field(default_factory=dict)
+
+    def usable(self, now: float) -> bool:
+        return not self.dropped and now < self.expires_at and now >= self.disabled_until
+
+
+Login = Callable[[], Awaitable[Credential]]
+
+
+class TokenPool:
+    def __init__(
+        self,
+        user_tokens: Sequence[str],
+        *,
+        guest_enabled: bool,
+        guest_pool_size: int,
+        guest_ttl_s: float,
+        login: Login,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.users = [Credential(t, jwt_user_id(t) or "guest", "user") for t in user_tokens]
+        self.guests: list[Credential] = []
+        self._guest_enabled = guest_enabled
+        self._size = guest_pool_size
+        self._ttl = guest_ttl_s
+        self._login = login
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._login_lock = asyncio.Lock()
+
+    @property
+    def attempt_budget(self) -> int:
+        return len(self.users) + (self._size + 1 if self._guest_enabled else 0)
+
+    async def acquire(self, exclude: Collection[Credential] = ()) -> Credential:
+        now = self._clock()
+        credential = self._pick(self.users, exclude, now) or await self._guest(exclude, now)
+        credential.active += 1
+        credential.last_used = now
+        return credential
+
+    def release(self, credential: Credential) -> None:
+        credential.active = max(0, credential.active - 1)
+
+    def report_success(self, credential: Credential) -> None:
+        credential.failures = 0
+
+    def report_failure(self, credential: Credential, error: UpstreamError) -> None:
+        if credential.kind == "guest":
+            credential.dropped = True
+            self.guests = [g for g in self.guests if g is not credential]
+            log.info("tokens.guest_dropped", cause=error.cause)
+            return
+        credential.failures += 1
+        if credential.failures >= FAILURE_THRESHOLD:
+            credential.disabled_until = self._clock() + RECOVERY_S
+            credential.failures = 0
+            log.warning("tokens.user_token_disabled", cause=error.cause, seconds=RECOVERY_S)
+
+    async def maintain(self) -> None:
+        """Drop expired idle guests and top the pool up (run periodically)."""
+        now = self._clock()
+        self.guests = [g for g in self.guests if g.usable(now) or g.active]
+        while self._guest_enabled and len(self._valid_guests(now)) < self._size:
+            await self._add_guest()
+
+    def snapshot(self) -> dict[str, int]:
+        now = self._clock()
+        return {"user_tokens": len(self.users),
+                "user_tokens_usable": sum(u.usable(now) for u in self.users),
+                "guest_sessions": len(self._valid_guests(now)),
+                "active_requests": sum(c.active for c in (*self.users, *self.guests))}
+
+    def _valid_guests(self, now: float) -> list[Credential]:
+        return [g for g in self.guests if g.usable(now)]
+
+    @staticmethod
+    def _pick(pool: Sequence[Credential], exclude: Collection[Credential],
+              now: float) -> Credential | None:
+        candidates = [c for c in pool if c.usable(now) and c not in exclude]
+        return min(candidates, key=lambda c: (c.active, c.last_used), default=None)
+
+    async def _guest(self, exclude: Collection[Credential], now: float) -> Credential:
+        if not self._guest_enabled:
+            raise UpstreamAuthError("no usable upstream token: every configured ZAI_TOKEN "
+                                    "failed or is disabled, and guest mode is off")
+        guest = self._pick(self.guests, exclude, now)
+        if guest is not None and guest.active == 0:
+            return guest
+        if len(self._valid_guests(now)) < self._size or guest is None:
+            return await self._add_guest()
+        return guest
+
+    async def _add_guest(self) -> Credential:
+        async with self._login_lock:
+            guest = await self._login()
+            now = self._clock()
+            ttl = max(MIN_TTL_S, self._ttl + self._rng.uniform(-TTL_JITTER_S, TTL_JITTER_S))
+            guest.created_at, guest.expires_at = now, now + ttl
+            self.guests.append(guest)
+            return guest

@@ -1,0 +1,145 @@
+"""Z.AI wire format: paths, frames and error classification. Pure; no I/O.
+
+Nothing outside `zproxy.upstream` knows Z.AI URLs, headers or frame JSON; `translate` sees
+only the `Frame` values parsed here.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any, Final
+
+import orjson
+
+from zproxy import errors
+
+AUTHS_PATH: Final = "/api/v1/auths/"
+CHATS_NEW_PATH: Final = "/api/v1/chats/new"
+CHATS_DELETE_PATH: Final = "/api/v1/chats/"
+FILES_PATH: Final = "/api/v1/files/"
+MODELS_PATH: Final = "/api/models"
+ORIGIN_PAGE: Final = "/"
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One upstream SSE event, reduced to the fields zai-protocol.md §8.2 defines."""
+
+    phase: str = ""
+    delta: str | None = None
+    edit_index: int | None = None
+    edit_content: str | None = None
+    usage: dict[str, Any] | None = None
+    done: bool = False
+    error: dict[str, Any] | None = None
+
+    @property
+    def meaningful(self) -> bool:
+        """True unless the frame carries nothing (e.g. the empty first answer delta)."""
+        return bool(self.delta or self.edit_content is not None or self.usage
+                    or self.done or self.error)
+
+
+DONE_FRAME: Final = Frame(phase="done", done=True)
+
+
+def _find_error(outer: dict[str, Any], data: dict[str, Any]) -> dict[str, Any] | None:
+    # Z.AI: the error object sits at data.error, top-level error or data.data.error (§9).
+    for holder in (data, outer, data.get("data")):
+        if isinstance(holder, dict) and isinstance(holder.get("error"), dict):
+            return holder["error"]
+    return None
+
+
+def parse_frame(payload: str) -> Frame | None:
+    """Parse one SSE `data` payload; None for payloads that are not JSON objects."""
+    if payload == "[DONE]":
+        return DONE_FRAME
+    try:
+        outer = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(outer, dict):
+        return None
+    data = outer.get("data") if isinstance(outer.get("data"), dict) else outer
+    assert isinstance(data, dict)
+    edit_index = data.get("edit_index")
+    edit_content = data.get("edit_content")
+    delta = data.get("delta_content")
+    usage = data.get("usage")
+    return Frame(
+        phase=str(data.get("phase") or ""),
+        delta=delta if isinstance(delta, str) else None,
+        edit_index=edit_index if isinstance(edit_index, int) else None,
+        edit_content=edit_content if isinstance(edit_content, str) else None,
+        usage=usage if isinstance(usage, dict) else None,
+        done=bool(data.get("done")) or data.get("phase") == "done",
+        error=_find_error(outer, data),
+    )
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+_CONCURRENCY_HINTS: Final = ("concurrency", "too many requests", "并发")
+
+
+def error_detail(body: Any) -> tuple[str | int | None, str]:
+    """(code, message) from any of the error body shapes seen (§9, ZY's parser)."""
+    if not isinstance(body, dict):
+        return None, str(body)[:300] if body else ""
+    for holder in (body.get("error"), body.get("detail"), body.get("data"), body):
+        if not isinstance(holder, dict):
+            continue
+        code = holder.get("error_code") or holder.get("code")
+        for key in ("detail", "message", "msg", "error"):
+            text = holder.get(key)
+            if isinstance(text, str) and text:
+                return code, text
+        if code is not None:
+            return code, ""
+    detail = body.get("detail")
+    return None, detail if isinstance(detail, str) else ""
+
+
+def classify_error(body: Any, http_status: int | None) -> errors.UpstreamError:
+    """Map an upstream failure (HTTP status and/or error object) to the exception tree."""
+    code, message = error_detail(body)
+    text = f"{message}".lower()
+    shown = message or (f"HTTP {http_status}" if http_status else "unknown error")
+    prefix = "upstream: "
+    if code == "FRONTEND_CAPTCHA_REQUIRED" or (isinstance(body, dict) and "captcha" in text):
+        return errors.UpstreamCaptchaError(prefix + shown, upstream_status=http_status)
+    if http_status == 426 or code == 426 or "client version" in text:
+        return errors.UpstreamVersionError(prefix + shown, upstream_status=http_status)
+    if http_status == 429 or code == 429 or any(h in text for h in _CONCURRENCY_HINTS):
+        return errors.UpstreamRateLimitError(prefix + shown, upstream_status=http_status)
+    if http_status == 401 or code == 401:
+        return errors.UpstreamAuthError(prefix + shown, upstream_status=http_status)
+    if http_status == 405:
+        return errors.UpstreamBlockedError(prefix + "request blocked by the upstream WAF (405)",
+                                           upstream_status=http_status)
+    if code == "INTERNAL_ERROR":
+        return errors.UpstreamInternalError(prefix + shown, upstream_status=http_status)
+    if http_status is not None and http_status >= 500:
+        return errors.UpstreamUnavailable(prefix + shown, upstream_status=http_status)
+    return errors.UpstreamProtocolError(prefix + shown, upstream_status=http_status)
+
+
+def jwt_user_id(token: str) -> str | None:
+    """The user id in a JWT payload (`id`, `user_id`, `uid`, `sub`); not verified (§10)."""
+    parts = token.split(".")
+    if len(parts) < 2:
+        return None
+    try:
+        padded = parts[1] + "=" * (-len(parts[1]) % 4)
+        payload = orjson.loads(base64.urlsafe_b64decode(padded))
+    except (ValueError, orjson.JSONDecodeError):
+        return None
+    if not isinstance(payload, dict):
+        return None
+    for key in ("id", "user_id", "uid", "sub"):
+        value = payload.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
