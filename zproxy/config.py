@@ -337,3 +337,23 @@ def load_settings(
 
 def variable(field: str) -> Var:
     return _BY_FIELD[field]
+
+
+def render_env_example() -> str:
+    """The text of `.env.example`: every variable, its aliases and default, by group."""
+    lines = ["# zproxy configuration. Copy to .env (or .env.local) and uncomment what you change.",
+             "# The environment wins over .env.local, which wins over .env.",
+             "# Aliases (names earlier Z.AI proxies used) are accepted too.", ""]
+    group = None
+    for var in VARIABLES:
+        if var.group != group:
+            group = var.group
+            lines += [f"# --- {group} " + "-" * (70 - len(group)), ""]
+        lines.append(f"# {var.doc}")
+        if len(var.names) > 1:
+            lines.append(f"# Aliases: {', '.join(var.names[1:])}")
+        default = "" if var.secret and var.field != "signing_secret" else var.default
+        if var.field == "signing_secret":
+            default = "<built-in current secret>"
+        lines += [f"# {var.name}={default}", ""]
+    return "\n".join(lines)

@@ -1,18 +1,14 @@
-"""Every typed application key. Imports nothing that does work at import time."""
+"""Every typed application key of the core app. Importing it does no work."""
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 from aiohttp import ClientSession, web
 
 from zproxy.config import Settings
 from zproxy.models import ModelCatalog
-
-if TYPE_CHECKING:
-    from zproxy.upstream.client import UpstreamClient
+from zproxy.upstream.client import UpstreamClient
 
 SETTINGS = web.AppKey("settings", Settings)
 MODELS = web.AppKey("models", ModelCatalog)
 HTTP = web.AppKey("http", ClientSession)
-UPSTREAM = web.AppKey("upstream", "UpstreamClient")
+UPSTREAM = web.AppKey("upstream", UpstreamClient)

@@ -131,7 +131,7 @@ class ModelCatalog:
         return ResolvedModel(spec, name, thinking and spec.can_think, search)
 
     def _lookup(self, name: str) -> tuple[ModelSpec | None, set[str]]:
-        key, flags = name.strip().lower(), set()
+        key, flags = name.strip().lower(), set[str]()
         while key not in self._specs:
             for suffix, flag in _SUFFIXES:
                 if key.endswith(suffix):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -87,7 +87,7 @@ def plan_chat(chat: ChatRequest, catalog: ModelCatalog, settings: Settings, *,
 
 
 async def stream_chat(plan: ChatPlan, client: UpstreamClient, settings: Settings,
-                      trace: Trace) -> AsyncIterator[bytes]:
+                      trace: Trace) -> AsyncGenerator[bytes, None]:
     """SSE bytes: one yield per upstream read, then the finish, usage and [DONE]."""
     translator = plan.translator(settings)
     async with aclosing(client.stream_chat(plan.upstream, trace)) as batches:

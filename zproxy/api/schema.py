@@ -135,7 +135,7 @@ def _thinking(body: dict[str, Any]) -> bool | None:
         return bool(explicit)
     thinking = body.get("thinking")  # {"type": "enabled"|"disabled"} (Anthropic/GLM style)
     if isinstance(thinking, dict) and thinking.get("type") in {"enabled", "disabled"}:
-        return thinking["type"] == "enabled"
+        return bool(thinking["type"] == "enabled")
     effort = body.get("reasoning_effort")
     if isinstance(effort, str):
         return effort not in {"none", "minimal"}

@@ -9,7 +9,7 @@ stream quietly; closing the batch iterator releases the upstream connection.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any, Final
 
@@ -40,7 +40,7 @@ def error_event(exc: BaseException) -> bytes:
     return b"data: " + orjson.dumps(body) + b"\n\n" + DONE
 
 
-async def write_sse(request: web.Request, batches: AsyncIterator[bytes], *,
+async def write_sse(request: web.Request, batches: AsyncGenerator[bytes, None], *,
                     keepalive_s: float | None = None) -> web.StreamResponse:
     async with aclosing(batches):
         first = await anext(batches, b"")  # raises before headers: a real HTTP status
@@ -59,7 +59,7 @@ async def write_sse(request: web.Request, batches: AsyncIterator[bytes], *,
         return response
 
 
-async def _pump(response: web.StreamResponse, batches: AsyncIterator[bytes],
+async def _pump(response: web.StreamResponse, batches: AsyncGenerator[bytes, None],
                 keepalive_s: float | None) -> None:
     if keepalive_s is None:
         async for data in batches:

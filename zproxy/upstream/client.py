@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from contextlib import aclosing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -116,7 +116,7 @@ class UpstreamClient:
     # --- completions -------------------------------------------------------------------
 
     async def stream_chat(self, request: UpstreamRequest,
-                          trace: Trace | None = None) -> AsyncIterator[list[wire.Frame]]:
+                          trace: Trace | None = None) -> AsyncGenerator[list[wire.Frame], None]:
         trace = trace or Trace()
         tried: list[Credential] = []
         budget = max(1, min(self._settings.max_attempts, self.tokens.attempt_budget))
@@ -127,6 +127,8 @@ class UpstreamClient:
             trace.attempts += 1
             trace.credential_kind = credential.kind
             try:
+                if credential.kind == "user" and not credential.verified:
+                    await self._verify_user(credential)
                 response, reader, first = await self._attempt(request, credential)
             except errors.UpstreamError as exc:
                 self.tokens.release(credential)
@@ -144,7 +146,7 @@ class UpstreamClient:
 
     async def _relay(self, response: aiohttp.ClientResponse, reader: _FrameReader,
                      first: list[wire.Frame],
-                     credential: Credential) -> AsyncIterator[list[wire.Frame]]:
+                     credential: Credential) -> AsyncGenerator[list[wire.Frame], None]:
         try:
             yield first
             while (batch := await reader.batch()) is not None:
@@ -250,18 +252,29 @@ class UpstreamClient:
                    "Origin": self._base, "Referer": f"{self._base}/"}
         # Z.AI: a reused cookie jar sticks new logins to the old guest (ZY, seen 2026-03),
         # so the guest login sends no cookies.
-        with _mapped_errors():
-            async with self._session.get(f"{self._base}{wire.AUTHS_PATH}", headers=headers,
-                                         proxy=self._settings.http_proxy) as response:
-                raw = await response.read()
-                status = response.status
-        body = _json_or_text(raw)
+        body, status = await self._get_json(wire.AUTHS_PATH, headers)
         if status != 200 or not isinstance(body, dict) or not body.get("token"):
             raise wire.classify_error(body, status if status != 200 else 502)
         token = str(body["token"])
         user_id = str(body.get("id") or wire.jwt_user_id(token) or "guest")
         log.info("upstream.guest_login", role=body.get("role"))
         return Credential(token, user_id, "guest")
+
+    async def _verify_user(self, credential: Credential) -> None:
+        """Learn a user token's id from its profile (`/api/v1/auths/` with Bearer, §2.2)."""
+        body, status = await self._get_json(wire.AUTHS_PATH, self._headers(credential))
+        if status != 200 or not isinstance(body, dict) or not body.get("id"):
+            raise wire.classify_error(body, status if status != 200 else 502)
+        if body.get("role") not in (None, "user"):
+            log.warning("tokens.not_a_user_token", role=body.get("role"))
+        credential.user_id = str(body["id"])
+        credential.verified = True
+
+    async def _get_json(self, path: str, headers: dict[str, str]) -> tuple[Any, int]:
+        with _mapped_errors():
+            async with self._session.get(f"{self._base}{path}", headers=headers,
+                                         proxy=self._settings.http_proxy) as response:
+                return _json_or_text(await response.read()), response.status
 
     async def _front_page(self) -> str:
         with _mapped_errors():

@@ -43,6 +43,7 @@ class Credential:
     failures: int = 0
     disabled_until: float = 0.0
     dropped: bool = False
+    verified: bool = False  # user tokens: profile fetched from /api/v1/auths/ once
     last_used: float = 0.0
     cookies: dict[str, str] = field(default_factory=dict)
 

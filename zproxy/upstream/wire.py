@@ -48,7 +48,8 @@ def _find_error(outer: dict[str, Any], data: dict[str, Any]) -> dict[str, Any] |
     # Z.AI: the error object sits at data.error, top-level error or data.data.error (§9).
     for holder in (data, outer, data.get("data")):
         if isinstance(holder, dict) and isinstance(holder.get("error"), dict):
-            return holder["error"]
+            error: dict[str, Any] = holder["error"]
+            return error
     return None
 
 

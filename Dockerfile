@@ -1,0 +1,21 @@
+# zproxy: slim, non-root image. Build: docker build -t zproxy .  Run: docker run -p 8080:8080 zproxy
+FROM python:3.12-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY zproxy ./zproxy
+# only the dependencies stay installed: the app runs from /app, with web/ beside zproxy/
+RUN pip install --no-cache-dir --prefix=/install . && rm -rf /install/lib/python3.12/site-packages/zproxy*
+
+FROM python:3.12-slim
+ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PORT=8080 LOG_JSON=true
+RUN useradd --create-home --uid 10001 zproxy
+COPY --from=build /install /usr/local
+WORKDIR /app
+COPY run.py ./
+COPY zproxy ./zproxy
+COPY web ./web
+USER zproxy
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+  CMD python -c "import os,urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('PORT','8080'), timeout=4)"
+CMD ["python", "run.py"]

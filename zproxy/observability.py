@@ -1,0 +1,145 @@
+"""Wires stats, metrics, the dashboard and the docs into an app: `setup_observability(app)`.
+
+Per API request (`/v1/...`) the `observe_requests` middleware puts a `RequestMeter` in
+`request[METER]`, lets the handler fill it (model, stream, tokens, first token, trace, in-stream
+error), and when the request ends — success, error or client abort — turns it into one
+`RequestRecord` fed to the `StatsRecorder` and to `Metrics`. That is all the hot path pays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Final
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+from zproxy.dashboard import DashboardViews
+from zproxy.docs import DocsViews
+from zproxy.errors import ProxyError, to_openai_error
+from zproxy.keys import SETTINGS, UPSTREAM
+from zproxy.metrics import Metrics
+from zproxy.middlewares import client_auth
+from zproxy.stats import (
+    ABORT_STATUS,
+    CLIENT_ABORT,
+    RequestMeter,
+    StatsRecorder,
+    classify_client,
+    client_ip,
+)
+
+WEB_DIR: Final = Path(__file__).resolve().parents[1] / "web"
+OBSERVED_PREFIX: Final = "/v1/"
+
+STATS = web.AppKey("stats", StatsRecorder)
+METRICS = web.AppKey("metrics", Metrics)
+METER = web.RequestKey("meter", RequestMeter)
+
+
+def meter(request: web.BaseRequest) -> RequestMeter | None:
+    """The current request's meter, or None when the request is not observed."""
+    return request.get(METER)
+
+
+def _http_error_type(exc: web.HTTPException) -> str:
+    return exc.reason.lower().replace(" ", "_")
+
+
+def _record(request: web.Request, found: RequestMeter, status: int) -> None:
+    app = request.app
+    settings = app[SETTINGS]
+    headers = request.headers
+    record = found.finish(
+        method=request.method, path=request.path, status=status, ended=time.monotonic(),
+        client_ip=client_ip(request.remote, headers.get("X-Forwarded-For"),
+                            settings.trusted_proxies),
+        client=classify_client(headers.get("User-Agent"), headers.get("X-Title")))
+    app[STATS].record(record)
+    app[METRICS].observe(record)
+
+
+@web.middleware
+async def observe_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if not request.path.startswith(OBSERVED_PREFIX):
+        return await handler(request)
+    metrics = request.app[METRICS]
+    found = request[METER] = RequestMeter(started=time.monotonic(), wall=time.time())
+    status = 500
+    metrics.request_started()
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except ProxyError as exc:
+        status = to_openai_error(exc)[0]
+        found.error_type = found.error_type or exc.code or exc.type
+        raise
+    except web.HTTPException as exc:
+        status = exc.status
+        if status >= 400:
+            found.error_type = found.error_type or _http_error_type(exc)
+        raise
+    except (asyncio.CancelledError, ConnectionResetError):
+        status, found.error_type = ABORT_STATUS, CLIENT_ABORT
+        raise
+    except Exception:
+        found.error_type = found.error_type or "internal_error"
+        raise
+    finally:
+        metrics.request_ended()
+        if found.stream_open:
+            metrics.stream_closed()
+        _record(request, found, status)
+
+
+async def _on_prepare(request: web.Request, response: web.StreamResponse) -> None:
+    """An SSE response going out marks the stream open and, by default, the first token."""
+    found = request.get(METER)
+    if found is None or not response.content_type.startswith("text/event-stream"):
+        return
+    if not found.stream_open:
+        found.stream_open = True
+        request.app[METRICS].stream_opened()
+    if found.stream is None:
+        found.stream = True
+    if found.first_token_at is None:  # write_sse prepares only once the first batch is in
+        found.first_token_at = time.monotonic()
+
+
+def _install_middleware(app: web.Application, middleware: Middleware) -> None:
+    # Just outside client_auth: rejected keys are recorded too, and exceptions still arrive raw
+    # (openai_errors, further out, turns them into responses after we have seen them).
+    middlewares = list(app.middlewares)
+    if client_auth in middlewares:
+        app.middlewares.insert(middlewares.index(client_auth), middleware)
+    else:
+        app.middlewares.append(middleware)
+
+
+def _pool_snapshot(app: web.Application) -> dict[str, int] | None:
+    upstream = app.get(UPSTREAM)
+    return None if upstream is None else upstream.tokens.snapshot()
+
+
+def setup_observability(app: web.Application) -> None:
+    """Stats, metrics, /dashboard, /docs, /openapi.json, /metrics. Call once SETTINGS is set.
+
+    Calling it again on the same app does nothing.
+    """
+    if STATS in app:
+        return
+    settings = app[SETTINGS]
+    stats = app[STATS] = StatsRecorder(settings.stats_size)
+    metrics = app[METRICS] = Metrics(pool=lambda: _pool_snapshot(app))
+    aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(WEB_DIR / "templates"),
+                         autoescape=True, undefined=jinja2.StrictUndefined)
+    app.router.add_routes(DashboardViews(settings, stats, metrics).routes())
+    app.router.add_routes(DocsViews().routes())
+    app.router.add_static("/static/", WEB_DIR / "static", name="static")
+    app.on_response_prepare.append(_on_prepare)
+    _install_middleware(app, observe_requests)
