@@ -9,6 +9,7 @@ exactly one place, `_mapped_errors`.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncGenerator, Callable, Iterator
@@ -32,6 +33,8 @@ from zproxy.upstream.signing import signature
 from zproxy.upstream.tokens import Credential, TokenPool
 
 log = structlog.get_logger(__name__)
+
+DRAIN_AFTER_DONE_S = 0.25
 
 
 @dataclass(slots=True)
@@ -81,6 +84,16 @@ class _FrameReader:
         self._chunks = response.content.iter_any()
         self._decoder = SSEDecoder()
         self.eof = False
+
+    async def drain(self, timeout_s: float) -> None:
+        """After the done frame: read to EOF briefly so the connection can go back to the
+        pool; whatever comes after `done` carries nothing."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                while not self.eof:
+                    await self.batch()
+        except (TimeoutError, errors.UpstreamError):
+            pass
 
     async def batch(self) -> list[wire.Frame] | None:
         while not self.eof:
@@ -148,9 +161,12 @@ class UpstreamClient:
                      first: list[wire.Frame],
                      credential: Credential) -> AsyncGenerator[list[wire.Frame], None]:
         try:
-            yield first
-            while (batch := await reader.batch()) is not None:
+            batch: list[wire.Frame] | None = first
+            while batch is not None:
+                if any(frame.done for frame in batch):
+                    await reader.drain(DRAIN_AFTER_DONE_S)  # lets the connection be reused
                 yield batch
+                batch = await reader.batch()
             self.tokens.report_success(credential)
         finally:
             self.tokens.release(credential)
