@@ -12,6 +12,7 @@ left untouched.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -107,6 +108,19 @@ def _url(raw: str) -> str:
 
 def _opt_url(raw: str) -> str | None:
     return _url(raw) if raw.strip() else None
+
+
+def _model_map(raw: str) -> dict[str, Any]:
+    text = raw.strip()
+    if not text:
+        return {}
+    if not text.startswith("{"):
+        text = Path(text).read_text("utf-8")
+    value = json.loads(text)
+    if not isinstance(value, dict) or not all(
+            isinstance(v, str | dict) for v in value.values()):
+        raise ValueError("expected a JSON object of name -> name or object")
+    return value
 
 
 def _choice(*allowed: str) -> Callable[[str], str]:
@@ -219,6 +233,41 @@ VARIABLES: Final[tuple[Var, ...]] = (
     # models
     _v("enable_thinking", "ENABLE_THINKING", _opt_bool, "",
        "Force thinking on or off for every request (empty: the model's default).", "models"),
+    _v("model_map", "MODEL_MAP MODEL_MAPPING", _model_map, "",
+       "Rename, add or remap models: JSON object (or a path to a JSON file) mapping a "
+       "public name to an existing name or to {upstream_id, thinking, search, vision, "
+       "persisted, context_length}.", "models"),
+    _v("alias_primary", "PRIMARY_MODEL", _opt_str, "",
+       "Extra public name for GLM-4.5 (earlier proxies' variable).", "models"),
+    _v("alias_thinking", "THINKING_MODEL", _opt_str, "",
+       "Extra public name for GLM-4.5-Thinking.", "models"),
+    _v("alias_search", "SEARCH_MODEL", _opt_str, "",
+       "Extra public name for GLM-4.5-Search.", "models"),
+    _v("alias_air", "AIR_MODEL", _opt_str, "", "Extra public name for GLM-4.5-Air.", "models"),
+    _v("alias_glm46", "GLM46_MODEL GLM_46_MODEL", _opt_str, "",
+       "Extra public name for GLM-4.6.", "models"),
+    _v("alias_glm46_thinking", "GLM46_THINKING_MODEL GLM_46_THINKING_MODEL", _opt_str, "",
+       "Extra public name for GLM-4.6-Thinking.", "models"),
+    _v("alias_glm46_search", "GLM46_SEARCH_MODEL GLM_46_SEARCH_MODEL", _opt_str, "",
+       "Extra public name for GLM-4.6-Search.", "models"),
+    _v("model_discovery", "MODEL_DISCOVERY", _bool, "false",
+       "Merge the upstream's GET /api/models list into /v1/models, refreshed periodically.",
+       "models"),
+    _v("model_discovery_interval_s", "MODEL_DISCOVERY_INTERVAL", _seconds, "300",
+       "Seconds between model-list refreshes.", "models"),
+    _v("search_sources_list", "SEARCH_SOURCES_LIST", _bool, "true",
+       "Append a numbered source list to web-search answers.", "models"),
+    _v("conversation_ttl_s", "CONVERSATION_TTL", _seconds, "3600",
+       "How long a persisted upstream chat is remembered for follow-up requests.", "models"),
+    _v("conversation_max", "CONVERSATION_MAX", _pos_int, "1024",
+       "Persisted chats remembered at most (oldest forgotten first).", "models"),
+    # vision
+    _v("vision_fetch_remote", "VISION_FETCH_REMOTE", _bool, "false",
+       "Fetch http(s) image URLs and upload them (else they are passed through).", "vision"),
+    _v("vision_max_bytes", "VISION_MAX_BYTES", _pos_int, "10485760",
+       "Largest image accepted, in bytes.", "vision"),
+    _v("vision_allow_private", "VISION_ALLOW_PRIVATE", _bool, "false",
+       "Allow fetching images from loopback, private and link-local addresses.", "vision"),
     # tools
     _v("tool_support", "TOOL_SUPPORT ENABLE_TOOLIFY", _bool, "true",
        "Emulate OpenAI tool calling over the web chat.", "tools"),
@@ -280,6 +329,22 @@ class Settings:
     fingerprint: str = "auto"
     edit_index_unit: str = "codepoint"
     enable_thinking: bool | None = None
+    model_map: dict[str, Any] = dataclasses.field(default_factory=dict)
+    alias_primary: str | None = None
+    alias_thinking: str | None = None
+    alias_search: str | None = None
+    alias_air: str | None = None
+    alias_glm46: str | None = None
+    alias_glm46_thinking: str | None = None
+    alias_glm46_search: str | None = None
+    model_discovery: bool = False
+    model_discovery_interval_s: float = 300.0
+    search_sources_list: bool = True
+    conversation_ttl_s: float = 3600.0
+    conversation_max: int = 1024
+    vision_fetch_remote: bool = False
+    vision_max_bytes: int = 10 * 1024 * 1024
+    vision_allow_private: bool = False
     tool_support: bool = True
     tool_custom_prompt: str | None = None
     tool_retry_max: int = 1
@@ -296,6 +361,15 @@ class Settings:
             object.__setattr__(self, "upstream_base", f"{parts.scheme}://{parts.netloc}")
             if parts.path not in {"", "/"}:
                 object.__setattr__(self, "completion_path", parts.path)
+
+    @property
+    def model_aliases(self) -> dict[str, str]:
+        """Extra public names set through the earlier proxies' variables."""
+        pairs = ((self.alias_primary, "GLM-4.5"), (self.alias_thinking, "GLM-4.5-Thinking"),
+                 (self.alias_search, "GLM-4.5-Search"), (self.alias_air, "GLM-4.5-Air"),
+                 (self.alias_glm46, "GLM-4.6"), (self.alias_glm46_thinking, "GLM-4.6-Thinking"),
+                 (self.alias_glm46_search, "GLM-4.6-Search"))
+        return {alias: target for alias, target in pairs if alias}
 
     @property
     def auth_required(self) -> bool:
@@ -329,7 +403,7 @@ def load_settings(
         raw = source[name] if name is not None else var.default
         try:
             values[var.field] = var.parse(raw)
-        except ValueError as exc:
+        except (ValueError, OSError) as exc:
             shown = "<hidden>" if var.secret else repr(raw)
             raise ConfigError(f"{name or var.name}={shown}: {exc}") from exc
     return Settings(**values)

@@ -7,8 +7,11 @@ from aiohttp import ClientSession, web
 from zproxy.config import Settings
 from zproxy.models import ModelCatalog
 from zproxy.upstream.client import UpstreamClient
+from zproxy.upstream.conversations import ConversationStore
 
 SETTINGS = web.AppKey("settings", Settings)
 MODELS = web.AppKey("models", ModelCatalog)
 HTTP = web.AppKey("http", ClientSession)
 UPSTREAM = web.AppKey("upstream", UpstreamClient)
+CONVERSATIONS = web.AppKey("conversations", ConversationStore)
+IMAGE_HTTP = web.AppKey("image_http", ClientSession)  # fetches client image URLs, guarded

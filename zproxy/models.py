@@ -141,6 +141,18 @@ class ModelCatalog:
                 return None, flags
         return self._specs[key], flags
 
+    def add_discovered(self, upstream_ids: Iterable[str]) -> list[str]:
+        """Add upstream model ids no public name maps to yet; returns the names added."""
+        known = {spec.upstream_id.lower() for spec in self._specs.values()}
+        added = []
+        for upstream_id in upstream_ids:
+            if upstream_id.lower() not in known and upstream_id.lower() not in self._specs:
+                self._specs[upstream_id.lower()] = ModelSpec(
+                    upstream_id, upstream_id, description="discovered from the upstream")
+                known.add(upstream_id.lower())
+                added.append(upstream_id)
+        return added
+
     def with_overrides(self, extra: Iterable[ModelSpec],
                        aliases: Mapping[str, str] | None = None) -> ModelCatalog:
         """A new catalogue with specs added or replaced and aliases (name → existing name)."""
@@ -150,6 +162,28 @@ class ModelCatalog:
             if spec is not None:
                 merged[alias.lower()] = dataclasses.replace(spec, id=alias)
         return ModelCatalog(merged.values())
+
+
+_SPEC_FIELDS: Final = ("thinking", "search", "vision", "persisted", "preview_mode",
+                       "context_length", "description")
+
+
+def _spec_from_mapping(name: str, entry: Mapping[str, Any]) -> ModelSpec:
+    upstream_id = entry.get("upstream_id") or entry.get("upstream") or name
+    fields = {key: entry[key] for key in _SPEC_FIELDS if key in entry}
+    servers = entry.get("mcp_servers")
+    if isinstance(servers, list):
+        fields["mcp_servers"] = tuple(str(s) for s in servers)
+    return ModelSpec(id=name, upstream_id=str(upstream_id), **fields)
+
+
+def build_catalog(model_map: Mapping[str, Any],
+                  aliases: Mapping[str, str]) -> ModelCatalog:
+    """The default catalogue plus the operator's MODEL_MAP and alias variables."""
+    extra = [_spec_from_mapping(name, entry) for name, entry in model_map.items()
+             if isinstance(entry, Mapping)]
+    renames = {name: target for name, target in model_map.items() if isinstance(target, str)}
+    return ModelCatalog(default_models()).with_overrides(extra, {**renames, **aliases})
 
 
 def model_object(spec: ModelSpec) -> dict[str, Any]:

@@ -8,6 +8,7 @@ second returns one `chat.completion` object.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 import uuid
@@ -17,14 +18,25 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
+
 from zproxy.api.schema import ChatRequest
 from zproxy.api.stream import DONE, encode_chunks
 from zproxy.config import Settings
+from zproxy.errors import ClientRequestError
 from zproxy.models import ModelCatalog, ResolvedModel
 from zproxy.tools import ParserOptions, ToolCallParser, ToolContext, new_nonce, prepare_tool_request
-from zproxy.translate.request import UpstreamRequest, build_upstream_request
+from zproxy.translate.citations import CitationFilter
+from zproxy.translate.request import UpstreamRequest, build_upstream_request, image_urls
 from zproxy.translate.response import ContentFilter, ResponseTranslator, StopFilter
 from zproxy.upstream.client import Trace, UpstreamClient
+from zproxy.upstream.conversations import (
+    ChatBinding,
+    ConversationStore,
+    PersistedPlan,
+    plan_persisted,
+)
+from zproxy.upstream.vision import ImageInput, fetch_image, parse_data_url
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,13 +53,18 @@ class ChatPlan:
         if self.tools is not None and self.tools.active:
             parser = ToolCallParser.for_context(self.tools, ParserOptions())
         filters: list[ContentFilter] = []
+        citations = None
+        if self.model.search:
+            citations = CitationFilter(sources_list=settings.search_sources_list)
+            filters.append(citations)
         if self.chat.stop:
             filters.append(StopFilter(self.chat.stop))
         return ResponseTranslator(
             completion_id=self.completion_id, created=self.created, model=self.chat.model,
             include_usage=self.chat.include_usage, max_tokens=self.chat.max_tokens,
             prompt_chars=_prompt_chars(self.upstream.body["messages"]), parser=parser,
-            filters=filters)
+            filters=filters, on_block=citations.add_block if citations else None,
+            annotations=citations.annotations if citations else None)
 
 
 def _prompt_chars(messages: list[dict[str, Any]]) -> int:
@@ -65,29 +82,97 @@ def _thinking(chat: ChatRequest, settings: Settings) -> bool | None:
     return chat.enable_thinking if chat.enable_thinking is not None else settings.enable_thinking
 
 
-def plan_chat(chat: ChatRequest, catalog: ModelCatalog, settings: Settings, *,
-              now: float | None = None, rng: random.Random | None = None,
-              new_id: Callable[[], str] = lambda: str(uuid.uuid4())) -> ChatPlan:
-    model = catalog.resolve(chat.model, enable_thinking=_thinking(chat, settings),
-                            web_search=chat.web_search)
+def _render(chat: ChatRequest, messages: list[dict[str, Any]], settings: Settings,
+            nonce: str) -> tuple[list[dict[str, Any]], ToolContext | None]:
     use_tools = settings.tool_support
-    nonce = settings.tool_fixed_nonce or new_nonce(rng)
-    messages, tools = prepare_tool_request(
-        chat.messages, tools=chat.tools if use_tools else None,
+    return prepare_tool_request(
+        messages, tools=chat.tools if use_tools else None,
         tool_choice=chat.tool_choice if use_tools else None,
         parallel_tool_calls=chat.parallel_tool_calls,
         functions=chat.functions if use_tools else None,
         function_call=chat.function_call if use_tools else None,
         nonce=nonce, custom_prompt=settings.tool_custom_prompt)
+
+
+def _check_images(model: ResolvedModel, urls: list[str], settings: Settings) -> tuple[str, ...]:
+    """The image URLs to upload; refuses images a model or a guest session cannot take."""
+    if not urls:
+        return ()
+    if not model.spec.vision:
+        raise ClientRequestError(
+            f"The model `{model.spec.id}` does not accept images: use GLM-4.5V or GLM-4.6V",
+            param="messages", code="model_not_vision")
+    if not settings.upstream_tokens:
+        raise ClientRequestError(
+            "Image input needs a Z.AI account: guest sessions cannot upload images. "
+            "Set ZAI_TOKEN to a Z.AI user token.", param="messages",
+            code="vision_requires_token")
+    return tuple(u for u in urls if u.startswith("data:") or settings.vision_fetch_remote)
+
+
+def _persisted_plans(chat: ChatRequest, model: ResolvedModel, messages: list[dict[str, Any]],
+                     settings: Settings, nonce: str,
+                     conversations: ConversationStore | None) -> tuple[PersistedPlan, ...]:
+    """Continue a remembered upstream chat when the history extends one, else start fresh."""
+    fresh = plan_persisted(messages, None)
+    found = conversations.lookup(model.spec.upstream_id, chat.messages) if conversations else None
+    if found is None:
+        return (fresh,)
+    binding, start = found
+    new, _ = _render(chat, chat.messages[start:], settings, nonce)
+    new = [m for m in new if m.get("role") != "system"] or new
+    plan = plan_persisted(new, (binding, 0))
+    return (plan, fresh) if plan.binding is not None else (fresh,)
+
+
+def plan_chat(chat: ChatRequest, catalog: ModelCatalog, settings: Settings, *,
+              conversations: ConversationStore | None = None, now: float | None = None,
+              rng: random.Random | None = None,
+              new_id: Callable[[], str] = lambda: str(uuid.uuid4())) -> ChatPlan:
+    model = catalog.resolve(chat.model, enable_thinking=_thinking(chat, settings),
+                            web_search=chat.web_search)
+    nonce = settings.tool_fixed_nonce or new_nonce(rng)
+    messages, tools = _render(chat, chat.messages, settings, nonce)
+    uploads = _check_images(model, image_urls(messages), settings)
+    plans = (_persisted_plans(chat, model, messages, settings, nonce, conversations)
+             if model.spec.persisted else ())
     when = time.time() if now is None else now
     upstream = build_upstream_request(chat, model, messages, new_id=new_id,
-                                      now=datetime.fromtimestamp(when, UTC))
+                                      now=datetime.fromtimestamp(when, UTC), plans=plans)
+    upstream = dataclasses.replace(upstream, image_urls=uploads)
     return ChatPlan(chat=chat, model=model, upstream=upstream, tools=tools,
                     completion_id=f"chatcmpl-{uuid.uuid4().hex[:24]}", created=int(when))
 
 
+async def load_images(plan: ChatPlan, session: aiohttp.ClientSession,
+                      settings: Settings) -> ChatPlan:
+    """Decode data: URLs and fetch http(s) ones (when enabled), before any upstream call."""
+    images: dict[str, ImageInput] = {}
+    for url in plan.upstream.image_urls:
+        if url.startswith("data:"):
+            images[url] = parse_data_url(url, max_bytes=settings.vision_max_bytes)
+        else:
+            images[url] = await fetch_image(session, url, max_bytes=settings.vision_max_bytes,
+                                            allow_private=settings.vision_allow_private)
+    return dataclasses.replace(plan, upstream=dataclasses.replace(plan.upstream,
+                                                                  images=images))
+
+
+def remember_turn(plan: ChatPlan, reply: dict[str, Any], trace: Trace,
+                  conversations: ConversationStore) -> None:
+    """After a persisted-chat answer: map the history including it to the upstream chat."""
+    if trace.stale_chat and plan.upstream.plans and plan.upstream.plans[0].binding:
+        conversations.forget(plan.upstream.plans[0].binding)
+    if trace.chat is None:
+        return
+    binding = ChatBinding(trace.chat.chat_id, trace.chat.message_id, trace.chat.credential,
+                          plan.model.spec.upstream_id)
+    conversations.remember(plan.model.spec.upstream_id, [*plan.chat.messages, reply], binding)
+
+
 async def stream_chat(plan: ChatPlan, client: UpstreamClient, settings: Settings,
-                      trace: Trace) -> AsyncGenerator[bytes, None]:
+                      trace: Trace, conversations: ConversationStore | None = None,
+                      ) -> AsyncGenerator[bytes, None]:
     """SSE bytes: one yield per upstream read, then the finish, usage and [DONE]."""
     translator = plan.translator(settings)
     async with aclosing(client.stream_chat(plan.upstream, trace)) as batches:
@@ -97,11 +182,16 @@ async def stream_chat(plan: ChatPlan, client: UpstreamClient, settings: Settings
                 yield encode_chunks(chunks)
             if translator.stopped:
                 break
-    yield encode_chunks(translator.finish()) + DONE
+    tail = translator.finish()
+    if conversations is not None:
+        remember_turn(plan, translator.completion()["choices"][0]["message"], trace,
+                      conversations)
+    yield encode_chunks(tail) + DONE
 
 
 async def complete_chat(plan: ChatPlan, client: UpstreamClient, settings: Settings,
-                        trace: Trace) -> dict[str, Any]:
+                        trace: Trace, conversations: ConversationStore | None = None,
+                        ) -> dict[str, Any]:
     translator = plan.translator(settings)
     async with aclosing(client.stream_chat(plan.upstream, trace)) as batches:
         async for frames in batches:
@@ -109,4 +199,7 @@ async def complete_chat(plan: ChatPlan, client: UpstreamClient, settings: Settin
             if translator.stopped:
                 break
     translator.finish()
-    return translator.completion()
+    completion = translator.completion()
+    if conversations is not None:
+        remember_turn(plan, completion["choices"][0]["message"], trace, conversations)
+    return completion

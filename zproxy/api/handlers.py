@@ -9,11 +9,11 @@ import orjson
 from aiohttp import web
 
 from zproxy import __version__
-from zproxy.api.chat import complete_chat, plan_chat, stream_chat
+from zproxy.api.chat import complete_chat, load_images, plan_chat, stream_chat
 from zproxy.api.schema import parse_chat_request
 from zproxy.api.stream import write_sse
 from zproxy.errors import NotFoundError
-from zproxy.keys import MODELS, SETTINGS, UPSTREAM
+from zproxy.keys import CONVERSATIONS, IMAGE_HTTP, MODELS, SETTINGS, UPSTREAM
 from zproxy.models import model_object
 from zproxy.upstream.client import Trace
 
@@ -25,12 +25,15 @@ def _json(data: Any, status: int = 200) -> web.Response:
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS]
     chat = parse_chat_request(await request.read(), default_stream=settings.default_stream)
-    plan = plan_chat(chat, request.app[MODELS], settings)
+    conversations = request.app[CONVERSATIONS]
+    plan = plan_chat(chat, request.app[MODELS], settings, conversations=conversations)
+    if plan.upstream.image_urls:
+        plan = await load_images(plan, request.app[IMAGE_HTTP], settings)
     client, trace = request.app[UPSTREAM], Trace()
     if chat.stream:
-        return await write_sse(request, stream_chat(plan, client, settings, trace),
-                               keepalive_s=settings.tool_keepalive_s)
-    return _json(await complete_chat(plan, client, settings, trace))
+        batches = stream_chat(plan, client, settings, trace, conversations)
+        return await write_sse(request, batches, keepalive_s=settings.tool_keepalive_s)
+    return _json(await complete_chat(plan, client, settings, trace, conversations))
 
 
 async def list_models(request: web.Request) -> web.Response:

@@ -6,14 +6,18 @@ upstream client adds them to every attempt, so a retry is always freshly signed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from zproxy.api.schema import ChatRequest
 from zproxy.models import ResolvedModel
+from zproxy.upstream.conversations import PersistedPlan
 from zproxy.upstream.signing import signature_prompt
+
+if TYPE_CHECKING:
+    from zproxy.upstream.vision import ImageInput
 
 # Z.AI: the web UI fills these template variables with the browser's locale (§5).
 _SHANGHAI: Final = timezone(timedelta(hours=8))
@@ -30,11 +34,29 @@ class UpstreamRequest:
     prompt: str
     chat_id: str
     model: ResolvedModel
-    history: list[dict[str, Any]] = field(default_factory=list)  # earlier turns (chats/new)
+    # persisted-chat models: what to send, most preferred first (continue, then fresh chat)
+    plans: tuple[PersistedPlan, ...] = ()
+    # image URLs that must be uploaded, and their bytes once fetched or decoded
+    image_urls: tuple[str, ...] = ()
+    images: Mapping[str, ImageInput] = field(default_factory=dict)
 
     @property
     def persisted(self) -> bool:
         return self.model.spec.persisted
+
+
+def image_urls(messages: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Every `image_url` URL in the messages, in order."""
+    urls = []
+    for message in messages:
+        content = message.get("content")
+        for part in content if isinstance(content, list) else ():
+            if isinstance(part, dict) and part.get("type") == "image_url":
+                image = part.get("image_url")
+                url = image.get("url") if isinstance(image, dict) else image
+                if isinstance(url, str):
+                    urls.append(url)
+    return urls
 
 
 def _text_parts(parts: list[dict[str, Any]]) -> str:
@@ -116,9 +138,11 @@ def build_upstream_request(
     *,
     new_id: Callable[[], str],
     now: datetime,
+    plans: tuple[PersistedPlan, ...] = (),
 ) -> UpstreamRequest:
-    """`messages` are the client messages after tool rendering (roles system/user/assistant)."""
-    upstream_messages = convert_messages(messages)
+    """`messages` are the client messages after tool rendering (roles system/user/assistant).
+    For persisted-chat models only the current turn is sent (`plans[0].current`)."""
+    upstream_messages = convert_messages([plans[0].current] if plans else messages)
     if chat.response_format:
         upstream_messages = _with_json_instruction(upstream_messages)
     prompt = signature_prompt(upstream_messages)
@@ -143,4 +167,6 @@ def build_upstream_request(
         "files": [],
         "extra": {},
     }
-    return UpstreamRequest(body=body, prompt=prompt, chat_id=chat_id, model=model)
+    if plans:
+        body["background_tasks"] = {"title_generation": True, "tags_generation": True}
+    return UpstreamRequest(body=body, prompt=prompt, chat_id=chat_id, model=model, plans=plans)

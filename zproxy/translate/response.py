@@ -104,6 +104,7 @@ class ResponseTranslator:
         filters: Iterable[ContentFilter] = (),
         renderer: MessageRenderer | None = None,
         on_block: Callable[[ToolBlock], None] | None = None,
+        annotations: Callable[[], list[dict[str, Any]]] | None = None,
     ) -> None:
         self._base = {"id": completion_id, "object": "chat.completion.chunk",
                       "created": created, "model": model}
@@ -114,6 +115,7 @@ class ResponseTranslator:
         self._filters = tuple(filters)
         self._renderer = renderer or MessageRenderer()
         self._on_block = on_block
+        self._annotations = annotations
         self._role_sent = False
         self.totals = _Totals()
         self.done = False
@@ -152,6 +154,9 @@ class ResponseTranslator:
             self._flush_filters(pending)
         self.finish_reason = reason
         chunks = self._chunks(pending)
+        notes = self._annotations() if self._annotations else []
+        if notes:
+            chunks.append(self._chunk({"annotations": notes}))
         chunks.append(self._chunk({}, reason))
         if self._include_usage:
             chunks.append({**self._base, "choices": [], "usage": self.usage()})
@@ -169,6 +174,9 @@ class ResponseTranslator:
             message["reasoning_content"] = "".join(totals.reasoning)
         if totals.calls:
             message["tool_calls"] = [_call_object(c) for c in totals.calls]
+        notes = self._annotations() if self._annotations else []
+        if notes:
+            message["annotations"] = notes
         choice = {"index": 0, "message": message, "finish_reason": self.finish_reason,
                   "logprobs": None}
         return {**self._base, "object": "chat.completion", "choices": [choice],

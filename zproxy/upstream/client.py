@@ -26,15 +26,28 @@ import structlog
 from zproxy import errors
 from zproxy.config import Settings
 from zproxy.sse import SSEDecodeError, SSEDecoder
-from zproxy.translate.request import UpstreamRequest
+from zproxy.translate.request import UpstreamRequest, convert_messages
 from zproxy.upstream import wire
+from zproxy.upstream.chats import chat_id_from_response, chats_new_body
+from zproxy.upstream.conversations import PersistedPlan
 from zproxy.upstream.fe_version import FEVersion
-from zproxy.upstream.signing import signature
+from zproxy.upstream.signing import signature, signature_prompt
 from zproxy.upstream.tokens import Credential, TokenPool
+from zproxy.upstream.vision import file_descriptor, image_part, upload_image
 
 log = structlog.get_logger(__name__)
 
 DRAIN_AFTER_DONE_S = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class ChatTurn:
+    """The persisted upstream chat a request went to, so a follow-up can continue it."""
+
+    chat_id: str
+    message_id: str  # the assistant message id: the next turn's parent
+    credential: str  # Credential.key of the token that owns the chat
+    continued: bool
 
 
 @dataclass(slots=True)
@@ -44,6 +57,8 @@ class Trace:
     attempts: int = 0
     retries: list[str] = field(default_factory=list)
     credential_kind: str | None = None
+    chat: ChatTurn | None = None
+    stale_chat: bool = False  # a remembered chat was refused: forget it
 
 
 @contextmanager
@@ -134,19 +149,30 @@ class UpstreamClient:
         tried: list[Credential] = []
         budget = max(1, min(self._settings.max_attempts, self.tokens.attempt_budget))
         last: errors.UpstreamError | None = None
+        plans = list(request.plans)
         for _ in range(budget):
-            credential = await self.tokens.acquire(tried)
+            prefer = plans[0].binding.credential if plans and plans[0].binding else None
+            credential = await self.tokens.acquire(tried, prefer=prefer,
+                                                   user_only=bool(request.image_urls))
             tried.append(credential)
             trace.attempts += 1
             trace.credential_kind = credential.kind
+            if plans and plans[0].binding and plans[0].binding.credential != credential.key:
+                plans.pop(0)  # the chat's owner is gone: start a fresh chat
             try:
                 if credential.kind == "user" and not credential.verified:
                     await self._verify_user(credential)
-                response, reader, first = await self._attempt(request, credential)
+                body = await self._body_for(request, plans[0] if plans else None, credential,
+                                            trace)
+                response, reader, first = await self._attempt(request, body, credential)
             except errors.UpstreamError as exc:
                 self.tokens.release(credential)
                 self._failed(credential, exc, trace)
                 last = exc
+                if plans and plans[0].binding and isinstance(exc, errors.UpstreamInternalError):
+                    # Z.AI: a stale chat or parent id gives INTERNAL_ERROR (SB, seen 2026-06)
+                    plans.pop(0)
+                    trace.stale_chat = True
                 if not exc.retryable:
                     raise
                 continue
@@ -185,11 +211,12 @@ class UpstreamClient:
                       | errors.UpstreamCaptchaError):
             self.tokens.report_failure(credential, exc)
 
-    async def _attempt(self, request: UpstreamRequest, credential: Credential,
+    async def _attempt(self, request: UpstreamRequest, body: dict[str, Any],
+                       credential: Credential,
                        ) -> tuple[aiohttp.ClientResponse, _FrameReader, list[wire.Frame]]:
-        url, headers, body = await self._signed(request, credential)
+        url, headers, data = await self._signed(request, body, credential)
         with _mapped_errors():
-            response = await self._session.post(url, data=body, headers=headers,
+            response = await self._session.post(url, data=data, headers=headers,
                                                 proxy=self._settings.http_proxy)
         try:
             if response.status != 200:
@@ -216,26 +243,112 @@ class UpstreamClient:
             raise wire.classify_error(error, None)
         return frames
 
-    async def _signed(self, request: UpstreamRequest, credential: Credential,
-                      ) -> tuple[str, dict[str, str], bytes]:
+    async def _signed(self, request: UpstreamRequest, body: dict[str, Any],
+                      credential: Credential) -> tuple[str, dict[str, str], bytes]:
         now_ms = int(self._clock() * 1000)
-        request_id = self._new_id()
-        query = self._query(request, credential, request_id, now_ms)
+        request_id, chat_id = self._new_id(), str(body["chat_id"])
+        query = self._query(request, chat_id, credential, request_id, now_ms)
         sig = signature(self._settings.signing_secret, request_id=request_id,
-                        user_id=credential.user_id, timestamp_ms=now_ms, prompt=request.prompt)
-        headers = self._headers(credential, request.chat_id)
+                        user_id=credential.user_id, timestamp_ms=now_ms,
+                        prompt=str(body["signature_prompt"]))
+        headers = self._headers(credential, chat_id)
         headers["X-FE-Version"] = await self.fe_version.get()
         headers["X-Signature"] = sig
         url = f"{self._base}{self._settings.completion_path}?{urlencode(query)}"
-        return url, headers, orjson.dumps(request.body)
+        return url, headers, orjson.dumps(body)
 
-    def _query(self, request: UpstreamRequest, credential: Credential, request_id: str,
-               now_ms: int) -> dict[str, str]:
+    # --- per-attempt body: uploads and persisted chats -----------------------------------
+
+    async def _body_for(self, request: UpstreamRequest, plan: PersistedPlan | None,
+                        credential: Credential, trace: Trace) -> dict[str, Any]:
+        body = dict(request.body)
+        if plan is not None:
+            body["messages"] = convert_messages([plan.current])
+            body["id"] = self._new_id()
+        files: list[dict[str, Any]] = []
+        if request.image_urls:
+            body["messages"], files = await self._uploaded(body["messages"], request,
+                                                           credential)
+            body["files"] = files
+        body["signature_prompt"] = signature_prompt(body["messages"])
+        if plan is not None:
+            await self._enter_chat(body, plan, request, credential, files, trace)
+        return body
+
+    async def _uploaded(self, messages: list[dict[str, Any]], request: UpstreamRequest,
+                        credential: Credential,
+                        ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Upload each image the request carries; refer to it by file id (§6)."""
+        files: list[dict[str, Any]] = []
+        done: dict[str, dict[str, Any]] = {}
+        out = []
+        for message in messages:
+            content = message["content"]
+            if isinstance(content, list):
+                content = [await self._upload_part(p, request, credential, files, done)
+                           for p in content]
+            out.append({**message, "content": content})
+        return out, files
+
+    async def _upload_part(self, part: dict[str, Any], request: UpstreamRequest,
+                           credential: Credential, files: list[dict[str, Any]],
+                           done: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        image = part.get("image_url") if part.get("type") == "image_url" else None
+        url = image.get("url") if isinstance(image, dict) else None
+        if not isinstance(url, str) or url not in request.images:
+            return part
+        if url not in done:
+            done[url] = await upload_image(self._session, base_url=self._base,
+                                           headers=self._headers(credential),
+                                           image=request.images[url])
+            files.append(file_descriptor(done[url], item_id=self._new_id()))
+        return image_part(done[url])
+
+    async def _enter_chat(self, body: dict[str, Any], plan: PersistedPlan,
+                          request: UpstreamRequest, credential: Credential,
+                          files: list[dict[str, Any]], trace: Trace) -> None:
+        """Continue the remembered chat, or create one holding the earlier turns (§2.3)."""
+        user_message_id = self._new_id()
+        if plan.binding is not None:
+            chat_id, parent = plan.binding.chat_id, plan.parent_id
+        else:
+            chat_id, parent = await self._create_chat(body, plan, request, credential,
+                                                      user_message_id, files), None
+        body.update(chat_id=chat_id, current_user_message_id=user_message_id,
+                    current_user_message_parent_id=parent)
+        trace.chat = ChatTurn(chat_id, str(body["id"]), credential.key,
+                              continued=plan.binding is not None)
+
+    async def _create_chat(self, body: dict[str, Any], plan: PersistedPlan,
+                           request: UpstreamRequest, credential: Credential,
+                           user_message_id: str, files: list[dict[str, Any]]) -> str:
+        features = body["features"]
+        payload = chats_new_body(
+            model_id=request.model.spec.upstream_id,
+            history=convert_messages(plan.history), current=body["messages"][-1],
+            user_message_id=user_message_id, new_id=self._new_id,
+            now_ms=int(self._clock() * 1000), enable_thinking=features["enable_thinking"],
+            web_search=features["web_search"], mcp_servers=body["mcp_servers"],
+            vision=request.model.spec.vision, files=files)
+        headers = {**self._headers(credential), "Accept": "application/json"}
+        with _mapped_errors():
+            async with self._session.post(f"{self._base}{wire.CHATS_NEW_PATH}",
+                                          data=orjson.dumps(payload), headers=headers,
+                                          proxy=self._settings.http_proxy) as response:
+                reply, status = _json_or_text(await response.read()), response.status
+        chat_id = chat_id_from_response(reply) if status == 200 else None
+        if chat_id is None:
+            raise wire.classify_error(reply, status if status != 200 else 502)
+        log.info("upstream.chat_created", model=request.model.spec.upstream_id)
+        return chat_id
+
+    def _query(self, request: UpstreamRequest, chat_id: str, credential: Credential,
+               request_id: str, now_ms: int) -> dict[str, str]:
         query = {
             "requestId": request_id, "timestamp": str(now_ms), "user_id": credential.user_id,
             "version": "0.0.1", "platform": "web", "token": credential.token,
-            "current_url": f"{self._base}/c/{request.chat_id}",
-            "pathname": f"/c/{request.chat_id}", "signature_timestamp": str(now_ms),
+            "current_url": f"{self._base}/c/{chat_id}",
+            "pathname": f"/c/{chat_id}", "signature_timestamp": str(now_ms),
         }
         mode = self._settings.fingerprint
         if mode == "always" or (mode == "auto" and request.persisted):
@@ -275,6 +388,18 @@ class UpstreamClient:
         user_id = str(body.get("id") or wire.jwt_user_id(token) or "guest")
         log.info("upstream.guest_login", role=body.get("role"))
         return Credential(token, user_id, "guest")
+
+    async def list_models(self) -> list[str]:
+        """Model ids the upstream offers (`GET /api/models`, §2.4)."""
+        credential = await self.tokens.acquire()
+        try:
+            body, status = await self._get_json(wire.MODELS_PATH, self._headers(credential))
+        finally:
+            self.tokens.release(credential)
+        data = body.get("data") if isinstance(body, dict) and status == 200 else None
+        if not isinstance(data, list):
+            raise wire.classify_error(body, status if status != 200 else 502)
+        return [str(m["id"]) for m in data if isinstance(m, dict) and m.get("id")]
 
     async def _verify_user(self, credential: Credential) -> None:
         """Learn a user token's id from its profile (`/api/v1/auths/` with Bearer, §2.2)."""

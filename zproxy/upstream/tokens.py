@@ -11,6 +11,7 @@ The clock and the login coroutine are injected, so the pool is tested without a 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import random
 import time
 from collections.abc import Awaitable, Callable, Collection, Sequence
@@ -47,6 +48,11 @@ class Credential:
     last_used: float = 0.0
     cookies: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def key(self) -> str:
+        """An opaque, log-safe identity of the token (persisted chats belong to one token)."""
+        return hashlib.sha256(self.token.encode()).hexdigest()[:16]
+
     def usable(self, now: float) -> bool:
         return not self.dropped and now < self.expires_at and now >= self.disabled_until
 
@@ -80,9 +86,14 @@ class TokenPool:
     def attempt_budget(self) -> int:
         return len(self.users) + (self._size + 1 if self._guest_enabled else 0)
 
-    async def acquire(self, exclude: Collection[Credential] = ()) -> Credential:
+    async def acquire(self, exclude: Collection[Credential] = (), *, prefer: str | None = None,
+                      user_only: bool = False) -> Credential:
+        """A credential not in `exclude`: the one whose `key` is `prefer` when it is usable,
+        else a user token, else a guest (unless `user_only`)."""
         now = self._clock()
-        credential = self._pick(self.users, exclude, now) or await self._guest(exclude, now)
+        preferred = [c for c in (*self.users, *self.guests) if c.key == prefer]
+        credential = (self._pick(preferred, exclude, now) or self._pick(self.users, exclude, now)
+                      or await self._guest(exclude, now, user_only))
         credential.active += 1
         credential.last_used = now
         return credential
@@ -128,7 +139,11 @@ class TokenPool:
         candidates = [c for c in pool if c.usable(now) and c not in exclude]
         return min(candidates, key=lambda c: (c.active, c.last_used), default=None)
 
-    async def _guest(self, exclude: Collection[Credential], now: float) -> Credential:
+    async def _guest(self, exclude: Collection[Credential], now: float,
+                     user_only: bool = False) -> Credential:
+        if user_only:
+            raise UpstreamAuthError("no usable upstream user token (ZAI_TOKEN) for this "
+                                    "request: image upload needs a Z.AI account")
         if not self._guest_enabled:
             raise UpstreamAuthError("no usable upstream token: every configured ZAI_TOKEN "
                                     "failed or is disabled, and guest mode is off")
