@@ -22,6 +22,7 @@ from zproxy.middlewares import (
     request_context,
 )
 from zproxy.models import ModelCatalog, build_catalog
+from zproxy.observability import setup_observability
 from zproxy.upstream.client import UpstreamClient
 from zproxy.upstream.conversations import ConversationStore
 from zproxy.upstream.vision import GuardedResolver
@@ -88,6 +89,7 @@ def create_app(settings: Settings, *, models: ModelCatalog | None = None) -> web
                                            settings.conversation_ttl_s)
     app.cleanup_ctx.append(_upstream_ctx)
     app.cleanup_ctx.append(_model_discovery_ctx)
+    setup_observability(app)
     app.on_response_prepare.append(add_cors_headers)
     app.router.add_routes([
         web.get("/", handlers.root),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ DEFAULT_USER_AGENT: Final = (
     "(KHTML, like Gecko) Chrome/140.0.0.0 Safari/537.36"
 )
 COMPLETION_PATHS: Final = {"v1": "/api/chat/completions", "v2": "/api/v2/chat/completions"}
+_URL_CREDENTIALS: Final = re.compile(r"//[^/@\s]+@")
 
 
 class ConfigError(ValueError):
@@ -396,15 +398,18 @@ def load_settings(
 
     Raises ConfigError naming the variable when a value does not parse.
     """
-    source = {**read_env_files(env_files), **(os.environ if environ is None else environ)}
+    # Each source is searched for every alias before the next source: an alias in the
+    # environment beats the primary name in a file.
+    sources = [os.environ if environ is None else environ,
+               *(read_env_files([path]) for path in env_files)]
     values: dict[str, Any] = {}
     for var in VARIABLES:
-        name = next((n for n in var.names if n in source), None)
-        raw = source[name] if name is not None else var.default
+        name, raw = next(((n, src[n]) for src in sources for n in var.names if n in src),
+                         (None, var.default))
         try:
             values[var.field] = var.parse(raw)
         except (ValueError, OSError) as exc:
-            shown = "<hidden>" if var.secret else repr(raw)
+            shown = "<hidden>" if var.secret else repr(_URL_CREDENTIALS.sub("//***@", raw))
             raise ConfigError(f"{name or var.name}={shown}: {exc}") from exc
     return Settings(**values)
 

@@ -7,7 +7,7 @@ scrape time through a collector callback, so nothing polls it in the background.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from typing import Final
+from typing import Final, NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
@@ -49,6 +49,13 @@ class _PoolCollector(Collector):
         return iter(())  # names vary with the snapshot; skip registration-time collect()
 
 
+class _ModelChildren(NamedTuple):
+    latency: Histogram
+    ttft: Histogram
+    prompt: Counter
+    completion: Counter
+
+
 class Metrics:
     def __init__(self, pool: PoolSnapshot | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -76,6 +83,8 @@ class Metrics:
         if pool is not None:
             r.register(_PoolCollector(pool))
         self._models: set[str] = set()
+        self._by_model: dict[str, _ModelChildren] = {}
+        self._by_status: dict[tuple[str, int], Counter] = {}
 
     def _model(self, model: str | None) -> str:
         if model is None:
@@ -87,16 +96,30 @@ class Metrics:
         self._models.add(model)
         return model
 
+    def _children(self, name: str) -> _ModelChildren:
+        # `.labels()` costs more than the rest of observe(): resolve each model's series once
+        children = self._by_model.get(name)
+        if children is None:
+            children = self._by_model[name] = _ModelChildren(
+                self.latency.labels(name), self.ttft.labels(name),
+                self.tokens.labels(name, "prompt"), self.tokens.labels(name, "completion"))
+        return children
+
     def observe(self, record: RequestRecord) -> None:
-        model = self._model(record.model)
-        self.requests.labels(model, str(record.status)).inc()
-        self.latency.labels(model).observe(record.duration_s)
+        name = self._model(record.model)
+        children = self._children(name)
+        key = (name, record.status)
+        counter = self._by_status.get(key)
+        if counter is None:
+            counter = self._by_status[key] = self.requests.labels(name, str(record.status))
+        counter.inc()
+        children.latency.observe(record.duration_s)
         if record.ttft_s is not None:
-            self.ttft.labels(model).observe(record.ttft_s)
+            children.ttft.observe(record.ttft_s)
         if record.prompt_tokens:
-            self.tokens.labels(model, "prompt").inc(record.prompt_tokens)
+            children.prompt.inc(record.prompt_tokens)
         if record.completion_tokens:
-            self.tokens.labels(model, "completion").inc(record.completion_tokens)
+            children.completion.inc(record.completion_tokens)
         if record.attempts:
             self.attempts.inc(record.attempts)
         for cause in record.retries:

@@ -28,7 +28,8 @@ class ModelSpec:
     search: bool = False            # web search on by default
     vision: bool = False
     persisted: bool = False         # needs a chat created first (chats/new, §2.3)
-    mcp_servers: tuple[str, ...] = ()
+    mcp_servers: tuple[str, ...] = ()   # always sent
+    search_servers: tuple[str, ...] = ()  # sent whenever search is on
     preview_mode: bool = True
     context_length: int = 128_000
     can_think: bool = True
@@ -52,9 +53,8 @@ class ResolvedModel:
 
     @property
     def mcp_servers(self) -> tuple[str, ...]:
-        if self.search:
-            return self.spec.mcp_servers
-        return tuple(s for s in self.spec.mcp_servers if s in VLM_SERVERS)
+        extra = self.spec.search_servers if self.search else ()
+        return self.spec.mcp_servers + tuple(s for s in extra if s not in self.spec.mcp_servers)
 
 
 def _family(base: ModelSpec, *, advanced: bool = False, thinking_variant: bool = True,
@@ -63,8 +63,7 @@ def _family(base: ModelSpec, *, advanced: bool = False, thinking_variant: bool =
     if thinking_variant:
         specs.append(dataclasses.replace(base, id=f"{base.id}-Thinking", thinking=True))
     if search_variant:
-        specs.append(dataclasses.replace(base, id=f"{base.id}-Search", search=True,
-                                         mcp_servers=base.mcp_servers))
+        specs.append(dataclasses.replace(base, id=f"{base.id}-Search", search=True))
     if advanced:
         specs.append(dataclasses.replace(base, id=f"{base.id}-advanced-search", search=True,
                                          mcp_servers=("advanced-search",)))
@@ -72,10 +71,10 @@ def _family(base: ModelSpec, *, advanced: bool = False, thinking_variant: bool =
 
 
 def default_models() -> list[ModelSpec]:
-    glm45 = ModelSpec("GLM-4.5", "0727-360B-API", description="GLM-4.5 (355B MoE)")
+    # Z.AI: 2025 GLM-4.5 search requests also named the deep-web-search MCP server (ZY, XT).
+    glm45 = ModelSpec("GLM-4.5", "0727-360B-API", search_servers=("deep-web-search",),
+                      description="GLM-4.5 (355B MoE)")
     specs = _family(glm45)
-    # Z.AI: 2025 search requests also named the deep-web-search MCP server (ZY, XT).
-    specs[2] = dataclasses.replace(specs[2], mcp_servers=("deep-web-search",))
     specs.append(ModelSpec("GLM-4.5-Air", "0727-106B-API", description="GLM-4.5-Air (106B)"))
     specs.append(ModelSpec("GLM-4.5V", "glm-4.5v", vision=True, context_length=64_000,
                            description="GLM-4.5V vision model"))

@@ -50,6 +50,14 @@ def _http_error_type(exc: web.HTTPException) -> str:
     return exc.reason.lower().replace(" ", "_")
 
 
+def _client_gone(request: web.Request) -> bool:
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        return True
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
 def _record(request: web.Request, found: RequestMeter, status: int) -> None:
     app = request.app
     settings = app[SETTINGS]
@@ -88,7 +96,10 @@ async def observe_requests(request: web.Request, handler: Handler) -> web.Stream
         status, found.error_type = ABORT_STATUS, CLIENT_ABORT
         raise
     except Exception:
-        found.error_type = found.error_type or "internal_error"
+        if _client_gone(request):  # cancellation can surface as another error during cleanup
+            status, found.error_type = ABORT_STATUS, CLIENT_ABORT
+        else:
+            found.error_type = found.error_type or "internal_error"
         raise
     finally:
         metrics.request_ended()

@@ -167,7 +167,7 @@ def _errors(statuses: Iterable[int]) -> dict[str, Any]:
 
 
 def _paths(statuses: list[int]) -> dict[str, Any]:
-    secured = [{"bearerAuth": []}]
+    secured: list[dict[str, list[str]]] = [{"bearerAuth": []}]
     chat_responses = {"200": {
         "description": "The completion; with `stream: true` an SSE stream of chunks.",
         "content": {**_json_content("ChatCompletion"), "text/event-stream": {

@@ -19,12 +19,13 @@ class SSEDecodeError(ValueError):
 
 
 class SSEDecoder:
-    __slots__ = ("_decoder", "_tail", "_data", "_pending_cr", "_max")
+    __slots__ = ("_decoder", "_tail", "_data", "_data_size", "_pending_cr", "_max")
 
     def __init__(self, max_pending_chars: int = MAX_PENDING_CHARS) -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._tail = ""
         self._data: list[str] = []
+        self._data_size = 0
         self._pending_cr = False
         self._max = max_pending_chars
 
@@ -38,10 +39,12 @@ class SSEDecoder:
             events += self._lines("\n")
         if self._data:
             events.append("\n".join(self._data))
-            self._data = []
+            self._data, self._data_size = [], 0
         return events
 
     def _lines(self, text: str) -> list[str]:
+        if not text:  # e.g. only part of a UTF-8 character arrived
+            return []
         if self._pending_cr:
             self._pending_cr = False
             if text.startswith("\n"):
@@ -52,23 +55,29 @@ class SSEDecoder:
             text = text.replace("\r\n", "\n").replace("\r", "\n")
         if "\n" not in text:
             self._tail += text
-            if len(self._tail) > self._max:
-                raise SSEDecodeError("SSE line exceeds the size limit")
+            self._check_size()
             return []
         lines = (self._tail + text).split("\n")
         self._tail = lines.pop()
         events: list[str] = []
         for line in lines:
             self._line(line, events)
+        self._check_size()
         return events
+
+    def _check_size(self) -> None:
+        if len(self._tail) + self._data_size > self._max:
+            raise SSEDecodeError("SSE event exceeds the size limit")
 
     def _line(self, line: str, events: list[str]) -> None:
         if not line:
             if self._data:
                 events.append("\n".join(self._data))
-                self._data = []
+                self._data, self._data_size = [], 0
             return
         if line.startswith("data:"):
             value = line[5:]
-            self._data.append(value[1:] if value.startswith(" ") else value)
+            value = value[1:] if value.startswith(" ") else value
+            self._data.append(value)
+            self._data_size += len(value)
         # other fields and ":" comments carry nothing we use

@@ -183,6 +183,7 @@ async def stream_chat(plan: ChatPlan, client: UpstreamClient, settings: Settings
             if translator.stopped:
                 break
     tail = translator.finish()
+    trace.usage = translator.usage()
     if conversations is not None:
         remember_turn(plan, translator.completion()["choices"][0]["message"], trace,
                       conversations)
@@ -200,6 +201,7 @@ async def complete_chat(plan: ChatPlan, client: UpstreamClient, settings: Settin
                 break
     translator.finish()
     completion = translator.completion()
+    trace.usage = completion["usage"]
     if conversations is not None:
         remember_turn(plan, completion["choices"][0]["message"], trace, conversations)
     return completion

@@ -15,6 +15,7 @@ from zproxy.api.stream import write_sse
 from zproxy.errors import NotFoundError
 from zproxy.keys import CONVERSATIONS, IMAGE_HTTP, MODELS, SETTINGS, UPSTREAM
 from zproxy.models import model_object
+from zproxy.observability import meter
 from zproxy.upstream.client import Trace
 
 
@@ -23,13 +24,33 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
+    trace = Trace()
+    try:
+        return await _chat(request, trace)
+    finally:
+        _observe(request, trace)
+
+
+def _observe(request: web.Request, trace: Trace) -> None:
+    found = meter(request)
+    if found is not None:
+        found.trace = trace
+        if trace.usage is not None:
+            found.prompt_tokens = trace.usage["prompt_tokens"]
+            found.completion_tokens = trace.usage["completion_tokens"]
+
+
+async def _chat(request: web.Request, trace: Trace) -> web.StreamResponse:
     settings = request.app[SETTINGS]
     chat = parse_chat_request(await request.read(), default_stream=settings.default_stream)
+    found = meter(request)
+    if found is not None:
+        found.model, found.stream = chat.model, chat.stream
     conversations = request.app[CONVERSATIONS]
     plan = plan_chat(chat, request.app[MODELS], settings, conversations=conversations)
     if plan.upstream.image_urls:
         plan = await load_images(plan, request.app[IMAGE_HTTP], settings)
-    client, trace = request.app[UPSTREAM], Trace()
+    client = request.app[UPSTREAM]
     if chat.stream:
         batches = stream_chat(plan, client, settings, trace, conversations)
         return await write_sse(request, batches, keepalive_s=settings.tool_keepalive_s)

@@ -18,6 +18,7 @@ import structlog
 from aiohttp import web
 
 from zproxy.errors import to_openai_error
+from zproxy.observability import meter
 
 log = structlog.get_logger(__name__)
 
@@ -54,6 +55,10 @@ async def write_sse(request: web.Request, batches: AsyncGenerator[bytes, None], 
             raise
         except Exception as exc:  # noqa: BLE001 - headers are out: report in-band
             _log_stream_error(exc)
+            found = meter(request)
+            if found is not None:
+                body = to_openai_error(exc)[1]["error"]
+                found.error_type = body["code"] or body["type"]
             await response.write(error_event(exc))
         await response.write_eof()
         return response
@@ -72,6 +77,7 @@ async def _pump(response: web.StreamResponse, batches: AsyncGenerator[bytes, Non
                 await response.write(KEEPALIVE)
         except BaseException:
             task.cancel()
+            await asyncio.wait({task})  # let the generator stop before aclosing() closes it
             raise
         try:
             data = task.result()

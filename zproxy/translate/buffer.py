@@ -227,8 +227,9 @@ class MessageRenderer:
         self._buf = ""
         self._scan = _Scanner()
         self._utf16 = edit_index_unit == "utf16"
-        self._sent_content: list[str] = []
-        self._sent_reasoning: list[str] = []
+        # per channel: the text the client has, and how much of it the scanner has produced
+        self._sent = {"content": "", "reasoning": ""}
+        self._scanned = {"content": 0, "reasoning": 0}
         self._sent_blocks: dict[str, str] = {}
         self._blocks_seen = 0
 
@@ -273,16 +274,13 @@ class MessageRenderer:
         return events
 
     def _drain(self, scan: _Scanner, events: list[Event]) -> None:
-        if scan.reasoning.pieces:
-            text = "".join(scan.reasoning.pieces)
-            scan.reasoning.pieces.clear()
-            self._sent_reasoning.append(text)
-            events.append(Reasoning(text))
-        if scan.content.pieces:
-            text = "".join(scan.content.pieces)
-            scan.content.pieces.clear()
-            self._sent_content.append(text)
-            events.append(Content(text))
+        for name, channel, kind in (("reasoning", scan.reasoning, Reasoning),
+                                    ("content", scan.content, Content)):
+            if channel.pieces:
+                text = self._unsent(name, "".join(channel.pieces), events)
+                channel.pieces.clear()
+                if text:
+                    events.append(kind(text))
         for raw, parsed in scan.blocks[self._blocks_seen:]:
             self._emit_block(raw, parsed, events)
         self._blocks_seen = len(scan.blocks)
@@ -295,17 +293,32 @@ class MessageRenderer:
             self._sent_blocks[key] = raw
             events.append(event)
 
+    def _unsent(self, name: str, piece: str, events: list[Event]) -> str:
+        """The part of the scanner's next `piece` the client does not have yet.
+
+        After a re-scan the scanner re-produces text already sent; that part is swallowed.
+        An edit that truly rewrote sent text cannot be taken back: it is reported, and the
+        client's text is then taken to be the scanner's from that point on.
+        """
+        sent, done = self._sent[name], self._scanned[name]
+        self._scanned[name] = done + len(piece)
+        if done == len(sent):  # the usual case: nothing pending from a re-scan
+            self._sent[name] = ""  # one reference: lets CPython grow the string in place
+            sent += piece
+            self._sent[name] = sent
+            return piece
+        overlap = min(len(piece), len(sent) - done)
+        if sent.startswith(piece[:overlap], done):
+            self._sent[name] = sent + piece[overlap:]
+            return piece[overlap:]
+        events.append(Diagnostic("edit_rewrote_sent_text", name))
+        self._sent[name] = sent[:done] + piece
+        return ""
+
     def _rescan(self, events: list[Event]) -> None:
         fresh = _Scanner()
         fresh.run(self._buf)
-        for name, channel, sent in (("reasoning", fresh.reasoning, self._sent_reasoning),
-                                    ("content", fresh.content, self._sent_content)):
-            full, before = "".join(channel.pieces), "".join(sent)
-            channel.pieces.clear()
-            if not full.startswith(before):
-                events.append(Diagnostic("edit_rewrote_sent_text", name))
-            if len(full) > len(before):
-                channel.pieces.append(full[len(before):])
+        self._scanned = {"content": 0, "reasoning": 0}
         self._blocks_seen = 0
         self._scan = fresh
         self._drain(fresh, events)

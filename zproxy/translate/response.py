@@ -146,12 +146,11 @@ class ResponseTranslator:
         pending: list[Event] = []
         for event in self._renderer.finish():
             self._route(event, pending)
-        self._flush_filters(pending)
         reason = self._upstream_reason()
-        if self._parser is not None:
+        if self._parser is not None:  # it may still hold text the filters must see
             events, reason = self._parser.finish(reason)
             self._filtered(events, pending)
-            self._flush_filters(pending)
+        self._flush_filters(pending)
         self.finish_reason = reason
         chunks = self._chunks(pending)
         notes = self._annotations() if self._annotations else []

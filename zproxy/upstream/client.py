@@ -59,6 +59,7 @@ class Trace:
     credential_kind: str | None = None
     chat: ChatTurn | None = None
     stale_chat: bool = False  # a remembered chat was refused: forget it
+    usage: dict[str, Any] | None = None  # the usage reported to the client, once finished
 
 
 @contextmanager

@@ -151,11 +151,17 @@ class TokenPool:
         if guest is not None and guest.active == 0:
             return guest
         if len(self._valid_guests(now)) < self._size or guest is None:
-            return await self._add_guest()
+            return await self._add_guest(reuse=True, exclude=exclude)
         return guest
 
-    async def _add_guest(self) -> Credential:
+    async def _add_guest(self, *, reuse: bool = False,
+                         exclude: Collection[Credential] = ()) -> Credential:
         async with self._login_lock:
+            valid = [g for g in self._valid_guests(self._clock()) if g not in exclude]
+            idle = [g for g in valid if g.active == 0]
+            if reuse and (idle or len(valid) >= self._size):
+                # another request logged in while this one waited for the lock
+                return min(idle or valid, key=lambda g: (g.active, g.last_used))
             guest = await self._login()
             now = self._clock()
             ttl = max(MIN_TTL_S, self._ttl + self._rng.uniform(-TTL_JITTER_S, TTL_JITTER_S))

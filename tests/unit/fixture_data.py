@@ -1,0 +1,96 @@
+"""Shared access to the Z.AI fixtures (shared/fixtures/zai) and small pipeline helpers.
+
+Pure helpers only: no pytest fixtures, no I/O beyond reading the fixture files.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from zproxy.sse import SSEDecoder
+from zproxy.translate.buffer import MessageRenderer
+from zproxy.translate.events import Content, Event, Reasoning, ToolBlock, Usage
+from zproxy.upstream.wire import Frame, parse_frame
+
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "zai"
+
+
+@cache
+def manifest() -> dict[str, dict[str, Any]]:
+    return json.loads((FIXTURES / "manifest.json").read_text(encoding="utf-8"))
+
+
+@cache
+def sse_bytes(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def load_json(name: str) -> Any:
+    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+
+
+SSE_FILES: tuple[str, ...] = tuple(sorted(p.name for p in FIXTURES.glob("*.sse")))
+STREAM_FILES: tuple[str, ...] = tuple(n for n in SSE_FILES if not n.startswith("error_"))
+ERROR_FILES: tuple[str, ...] = tuple(n for n in SSE_FILES if n.startswith("error_"))
+
+
+def split_at(data: bytes | str, cuts: Iterable[int]) -> list[Any]:
+    """Split `data` at the given offsets (clamped, sorted, duplicates give empty pieces)."""
+    points = sorted(max(0, min(len(data), c)) for c in cuts)
+    pieces, start = [], 0
+    for point in points:
+        pieces.append(data[start:point])
+        start = point
+    pieces.append(data[start:])
+    return pieces
+
+
+def decode(chunks: Iterable[bytes]) -> list[str]:
+    decoder = SSEDecoder()
+    payloads: list[str] = []
+    for chunk in chunks:
+        payloads += decoder.feed(chunk)
+    return payloads + decoder.flush()
+
+
+def frames_from(chunks: Iterable[bytes]) -> list[Frame]:
+    frames = []
+    for payload in decode(chunks):
+        frame = parse_frame(payload)
+        assert frame is not None, payload
+        frames.append(frame)
+    return frames
+
+
+def fixture_frames(name: str) -> list[Frame]:
+    return frames_from([sse_bytes(name)])
+
+
+def render(frames: Sequence[Frame], renderer: MessageRenderer | None = None
+           ) -> tuple[MessageRenderer, list[Event]]:
+    renderer = renderer or MessageRenderer()
+    events: list[Event] = []
+    for frame in frames:
+        events += renderer.apply(frame)
+    events += renderer.finish()
+    return renderer, events
+
+
+def joined(events: Iterable[Event], kind: type[Content] | type[Reasoning]) -> str:
+    return "".join(e.text for e in events if isinstance(e, kind))
+
+
+def last_blocks(events: Iterable[Event]) -> dict[str, ToolBlock]:
+    blocks: dict[str, ToolBlock] = {}
+    for event in events:
+        if isinstance(event, ToolBlock):
+            blocks[event.id] = event
+    return blocks
+
+
+def usages(events: Iterable[Event]) -> list[Usage]:
+    return [e for e in events if isinstance(e, Usage)]

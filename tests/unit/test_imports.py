@@ -1,0 +1,117 @@
+"""Import hygiene: pure modules stay free of aiohttp, every module imports on its own.
+
+Pure modules are checked in fresh interpreters. For "imports on its own" (aiohttp's
+tests/test_circular_imports.py) one helper interpreter preloads the third-party libraries,
+then forks once per zproxy module: each child starts with no zproxy module loaded, so a
+circular import inside zproxy still fails, without paying the aiohttp start-up 40 times.
+"""
+
+from __future__ import annotations
+
+import json
+import pkgutil
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+import zproxy
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PURE = ("zproxy.sse", "zproxy.upstream.signing", "zproxy.upstream.wire",
+        "zproxy.translate.buffer", "zproxy.translate.request", "zproxy.translate.response",
+        "zproxy.translate.events", "zproxy.models", "zproxy.api.schema")
+
+# `zproxy.__main__` is the `python -m zproxy` script: importing it starts the server.
+ALL = tuple(sorted(m.name for m in pkgutil.walk_packages(zproxy.__path__, "zproxy.")
+                   if not m.name.endswith(".__main__")))
+
+_PURE_CHECK = ("import importlib, sys; importlib.import_module({name!r}); "
+               "print(','.join(sorted(m for m in sys.modules "
+               "if m == 'aiohttp' or m.startswith('aiohttp.'))))")
+
+_FORKER = r"""
+import importlib, json, os, sys, traceback
+for lib in ("aiohttp", "aiohttp.web", "aiohttp_jinja2", "jinja2", "orjson", "dotenv",
+            "structlog", "jsonschema", "json_repair", "prometheus_client", "yarl", "uvloop"):
+    try:
+        importlib.import_module(lib)
+    except ImportError:
+        pass
+assert not any(m == "zproxy" or m.startswith("zproxy.") for m in sys.modules)
+results = {}
+for name in json.loads(sys.argv[1]):
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        try:
+            importlib.import_module(name)
+            message, code = b"", 0
+        except BaseException:
+            message, code = traceback.format_exc().encode(), 1
+        os.write(write, message[-4000:])
+        os._exit(code)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        text = pipe.read().decode(errors="replace")
+    _, status = os.waitpid(pid, 0)
+    results[name] = [os.waitstatus_to_exitcode(status), text]
+print(json.dumps(results))
+"""
+
+
+def _run(args: list[str]) -> tuple[int, str, str]:
+    proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        err += "\n(timed out: an import blocks)"
+    return proc.returncode, out.strip(), err.strip()
+
+
+@cache
+def _pure_results() -> dict[str, tuple[int, str, str]]:
+    procs = {name: subprocess.Popen(
+        [sys.executable, "-c", _PURE_CHECK.format(name=name)], cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for name in PURE}
+    results = {}
+    for name, proc in procs.items():
+        try:
+            out, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+        results[name] = (proc.returncode, out.strip(), err.strip())
+    return results
+
+
+@cache
+def _alone_results() -> dict[str, tuple[int, str]]:
+    code, out, err = _run(["-c", _FORKER, json.dumps(ALL)])
+    assert code == 0, err
+    return {name: (status, text) for name, (status, text) in json.loads(out).items()}
+
+
+def test_walk_finds_the_package_modules() -> None:
+    assert set(PURE) <= set(ALL)
+    assert {"zproxy.app", "zproxy.config", "zproxy.upstream.client"} <= set(ALL)
+
+
+@pytest.mark.parametrize("name", PURE)
+def test_pure_module_does_not_import_aiohttp(name: str) -> None:
+    code, out, err = _pure_results()[name]
+    assert code == 0, err
+    assert out == "", f"{name} pulls in {out}"
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_module_imports_on_its_own(name: str) -> None:
+    code, text = _alone_results()[name]
+    assert code == 0, text
