@@ -208,6 +208,10 @@ def test_empty_answer_gives_empty_string_content() -> None:
 class _SwallowingParser:
     """A stand-in ToolCallParser: content becomes one tool call, reasoning passes."""
 
+    can_stop = False
+    retry_info = None
+    deferred_events: list[Event] = []
+
     def __init__(self) -> None:
         self.seen: list[str] = []
 
@@ -358,6 +362,10 @@ def test_content_event_type_is_preserved() -> None:
 class _HoldFromAngleParser:
     """A stand-in ToolCallParser that, like a real one, holds text from a possible opener
     (`<`) until it knows more; here it only learns at finish() that it was plain text."""
+
+    can_stop = False
+    retry_info = None
+    deferred_events: list[Event] = []
 
     def __init__(self) -> None:
         self.held = ""

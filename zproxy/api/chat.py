@@ -8,6 +8,7 @@ second returns one `chat.completion` object.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import random
 import time
@@ -19,15 +20,29 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
+import structlog
 
 from zproxy.api.schema import ChatRequest
 from zproxy.api.stream import DONE, encode_chunks
 from zproxy.config import Settings
-from zproxy.errors import ClientRequestError
+from zproxy.errors import ClientRequestError, UpstreamError
 from zproxy.models import ModelCatalog, ResolvedModel
-from zproxy.tools import ParserOptions, ToolCallParser, ToolContext, new_nonce, prepare_tool_request
+from zproxy.tools import (
+    ParserOptions,
+    ToolCallParser,
+    ToolContext,
+    corrective_messages,
+    new_nonce,
+    prepare_tool_request,
+)
 from zproxy.translate.citations import CitationFilter
-from zproxy.translate.request import UpstreamRequest, build_upstream_request, image_urls
+from zproxy.translate.events import ToolCall
+from zproxy.translate.request import (
+    UpstreamRequest,
+    build_upstream_request,
+    convert_messages,
+    image_urls,
+)
 from zproxy.translate.response import ContentFilter, ResponseTranslator, StopFilter
 from zproxy.upstream.client import Trace, UpstreamClient
 from zproxy.upstream.conversations import (
@@ -36,7 +51,12 @@ from zproxy.upstream.conversations import (
     PersistedPlan,
     plan_persisted,
 )
+from zproxy.upstream.signing import signature_prompt
 from zproxy.upstream.vision import ImageInput, fetch_image, parse_data_url
+
+log = structlog.get_logger(__name__)
+
+RETRY_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +68,15 @@ class ChatPlan:
     completion_id: str
     created: int
 
+    def may_retry(self, settings: Settings) -> bool:
+        """Corrective tool-call retries; not for persisted chats, whose turn is spent."""
+        return settings.tool_retry_max > 0 and not self.model.spec.persisted
+
     def translator(self, settings: Settings) -> ResponseTranslator:
         parser = None
         if self.tools is not None and self.tools.active:
-            parser = ToolCallParser.for_context(self.tools, ParserOptions())
+            options = ParserOptions(defer_failed_text=self.may_retry(settings))
+            parser = ToolCallParser.for_context(self.tools, options)
         filters: list[ContentFilter] = []
         citations = None
         if self.model.search:
@@ -170,6 +195,39 @@ def remember_turn(plan: ChatPlan, reply: dict[str, Any], trace: Trace,
     conversations.remember(plan.model.spec.upstream_id, [*plan.chat.messages, reply], binding)
 
 
+async def corrective_retry(plan: ChatPlan, translator: ResponseTranslator,
+                           client: UpstreamClient, settings: Settings) -> list[ToolCall]:
+    """One corrective re-ask naming exactly what failed (tool-calling.md §3.9).
+
+    The original request is sent again with the model's failed output and the explanation
+    appended; only the valid calls of the reply are used. Any failure gives no calls, and
+    the held text then goes to the client as it was written.
+    """
+    info = translator.retry_info
+    if info is None or plan.tools is None or not plan.may_retry(settings):
+        return []
+    messages = plan.upstream.body["messages"] + convert_messages(corrective_messages(info))
+    body = {**plan.upstream.body, "messages": messages,
+            "signature_prompt": signature_prompt(messages)}
+    request = dataclasses.replace(plan.upstream, body=body, prompt=body["signature_prompt"])
+    parser = ToolCallParser.for_context(plan.tools, start_index=len(translator.totals.calls))
+    retry = ResponseTranslator(completion_id=plan.completion_id, created=plan.created,
+                               model=plan.chat.model, parser=parser)
+    log.info("tools.corrective_retry", reason=info.reason)
+    try:
+        async with asyncio.timeout(RETRY_TIMEOUT_S):
+            async with aclosing(client.stream_chat(request, Trace())) as batches:
+                async for frames in batches:
+                    retry.feed(frames)
+                    if retry.stopped:
+                        break
+    except (UpstreamError, TimeoutError) as exc:
+        log.info("tools.corrective_retry_failed", error=str(exc))
+        return []
+    retry.end()
+    return list(retry.totals.calls)
+
+
 async def stream_chat(plan: ChatPlan, client: UpstreamClient, settings: Settings,
                       trace: Trace, conversations: ConversationStore | None = None,
                       ) -> AsyncGenerator[bytes, None]:
@@ -182,7 +240,10 @@ async def stream_chat(plan: ChatPlan, client: UpstreamClient, settings: Settings
                 yield encode_chunks(chunks)
             if translator.stopped:
                 break
-    tail = translator.finish()
+    head = translator.end()
+    if head:
+        yield encode_chunks(head)
+    tail = translator.finish(await corrective_retry(plan, translator, client, settings))
     trace.usage = translator.usage()
     if conversations is not None:
         remember_turn(plan, translator.completion()["choices"][0]["message"], trace,
@@ -199,7 +260,8 @@ async def complete_chat(plan: ChatPlan, client: UpstreamClient, settings: Settin
             translator.feed(frames)
             if translator.stopped:
                 break
-    translator.finish()
+    translator.end()
+    translator.finish(await corrective_retry(plan, translator, client, settings))
     completion = translator.completion()
     trace.usage = completion["usage"]
     if conversations is not None:

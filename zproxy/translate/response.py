@@ -33,6 +33,15 @@ class CallParser(Protocol):
 
     def finish(self, upstream_finish_reason: str = "stop") -> tuple[list[Event], str]: ...
 
+    @property
+    def can_stop(self) -> bool: ...
+
+    @property
+    def retry_info(self) -> Any: ...
+
+    @property
+    def deferred_events(self) -> list[Event]: ...
+
 
 class ContentFilter(Protocol):
     """A stage on the content channel that may hold text back (stop sequences, citations)."""
@@ -117,14 +126,23 @@ class ResponseTranslator:
         self._on_block = on_block
         self._annotations = annotations
         self._role_sent = False
+        self._ended = False
+        self._reason = "stop"
         self.totals = _Totals()
         self.done = False
         self.finish_reason: str | None = None
 
     @property
     def stopped(self) -> bool:
-        """The answer is complete (done frame or stop sequence): stop reading upstream."""
-        return self.done or any(f.stopped for f in self._filters)
+        """The answer is complete (done frame, stop sequence, or nothing more the upstream
+        writes can change the tool calls): stop reading upstream."""
+        return (self.done or any(f.stopped for f in self._filters)
+                or (self._parser is not None and self._parser.can_stop))
+
+    @property
+    def retry_info(self) -> Any:
+        """After `end()`: what a corrective tool-call retry should say, or None (§3.9)."""
+        return self._parser.retry_info if self._parser is not None and self._ended else None
 
     # --- streaming -------------------------------------------------------------------------
 
@@ -141,18 +159,34 @@ class ResponseTranslator:
                 break
         return self._chunks(pending)
 
-    def finish(self) -> list[dict[str, Any]]:
-        """The remaining chunks, the finish chunk and (if asked) the usage chunk."""
+    def end(self) -> list[dict[str, Any]]:
+        """The upstream is done: release held text and let the tool parser judge the rest.
+        A failed tool block stays held while `retry_info` says a retry may fix it."""
+        if self._ended:
+            return []
+        self._ended = True
         pending: list[Event] = []
         for event in self._renderer.finish():
             self._route(event, pending)
-        reason = self._upstream_reason()
-        if self._parser is not None:  # it may still hold text the filters must see
-            events, reason = self._parser.finish(reason)
+        self._reason = self._upstream_reason()
+        if self._parser is not None:
+            events, self._reason = self._parser.finish(self._reason)
             self._filtered(events, pending)
+        return self._chunks(pending)
+
+    def finish(self, retried: Iterable[ToolCall] = ()) -> list[dict[str, Any]]:
+        """The remaining chunks, the finish chunk and (if asked) the usage chunk.
+        `retried` are the calls a corrective retry produced; without any, held text goes
+        out as it was written."""
+        chunks = self.end()
+        pending: list[Event] = []
+        if self.retry_info is not None and self._parser is not None:
+            calls = list(retried)
+            self._filtered(calls or self._parser.deferred_events, pending)
+            self._reason = "tool_calls" if calls else self._reason
         self._flush_filters(pending)
-        self.finish_reason = reason
-        chunks = self._chunks(pending)
+        reason = self.finish_reason = self._reason
+        chunks += self._chunks(pending)
         notes = self._annotations() if self._annotations else []
         if notes:
             chunks.append(self._chunk({"annotations": notes}))
