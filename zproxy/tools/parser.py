@@ -30,8 +30,8 @@ from zproxy.tools.options import ParserOptions, allowed_names, default_id, named
 from zproxy.tools.prompt import closer, new_nonce, opener
 from zproxy.tools.scan import (
     FENCE_BEFORE,
-    NEAR_MISS,
     NATIVE_OPEN,
+    NEAR_MISS,
     THINK_CLOSE,
     THINK_OPEN,
     FenceTracker,
