@@ -17,6 +17,7 @@ from aiohttp import web
 from pytest_aiohttp import AiohttpServer
 
 from tests.fakes.zai import FakeZai
+from tests.fakes.zai_script import resolve_fixtures_dir
 from zproxy.app import create_app
 from zproxy.config import Settings
 from zproxy.server import start
@@ -24,6 +25,14 @@ from zproxy.server import start
 # Tests never read the developer's .env; settings are always built explicitly.
 _ENV_PREFIXES = ("ZAI_", "AUTH_TOKEN", "API_KEY", "DEFAULT_KEY", "UPSTREAM_", "ANONYMOUS_MODE",
                  "TOOL", "DASHBOARD_", "HTTP_PROXY", "HTTPS_PROXY")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    fixtures = resolve_fixtures_dir(None)
+    if not (fixtures / "manifest.json").is_file():
+        pytest.exit(f"Z.AI fixtures not found at {fixtures}: the tests replay shared/fixtures/zai "
+                    "(beside the repository); set ZPROXY_FIXTURES_DIR to point elsewhere.",
+                    returncode=2)
 
 
 @pytest.fixture(autouse=True)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import openai
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "zai"
+from tests.fakes.zai_script import resolve_fixtures_dir
+
+FIXTURES = resolve_fixtures_dir(None)  # shared/fixtures/zai beside the repo
 MANIFEST: dict[str, Any] = json.loads((FIXTURES / "manifest.json").read_text("utf-8"))
 
 

@@ -8,15 +8,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from functools import cache
-from pathlib import Path
 from typing import Any
 
+from tests.fakes.zai_script import resolve_fixtures_dir
 from zproxy.sse import SSEDecoder
 from zproxy.translate.buffer import MessageRenderer
 from zproxy.translate.events import Content, Event, Reasoning, ToolBlock, Usage
 from zproxy.upstream.wire import Frame, parse_frame
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "zai"
+FIXTURES = resolve_fixtures_dir(None)  # shared/fixtures/zai beside the repo
 
 
 @cache
