@@ -20,6 +20,7 @@ from tests.fakes.zai import FakeZai
 from tests.fakes.zai_script import resolve_fixtures_dir
 from zproxy.app import create_app
 from zproxy.config import Settings
+from zproxy.models import ModelCatalog
 from zproxy.server import start
 
 # Tests never read the developer's .env; settings are always built explicitly.
@@ -78,9 +79,9 @@ def proxy_settings(upstream_base: str, **overrides: Any) -> Settings:
 async def make_proxy(fake_url: str) -> AsyncIterator[MakeProxy]:
     runners: list[web.AppRunner] = []
 
-    async def factory(**overrides: Any) -> Proxy:
+    async def factory(*, models: ModelCatalog | None = None, **overrides: Any) -> Proxy:
         settings = proxy_settings(overrides.pop("upstream_base", fake_url), **overrides)
-        app = create_app(settings)
+        app = create_app(settings, models=models)
         runner = await start(app, "127.0.0.1", 0, settings.shutdown_grace_s)
         runners.append(runner)
         host, port = runner.addresses[0][:2]

@@ -19,24 +19,21 @@ import aiohttp
 import openai
 import orjson
 import pytest
-from aiohttp import web
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 from openapi_spec_validator.validation.validators import OpenAPIV31SpecValidator
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import Proxy, proxy_settings
+from tests.conftest import MakeProxy, Proxy
 from tests.e2e.helpers import MANIFEST, USER, async_client, collect_stream
 from tests.fakes.zai import FakeZai, Script
-from zproxy.app import create_app
 from zproxy.config import DEFAULT_SIGNING_SECRET, VARIABLES
 from zproxy.dashboard import COOKIE
 from zproxy.errors import ProxyError
 from zproxy.keys import MODELS
 from zproxy.models import ModelCatalog, ModelSpec
-from zproxy.observability import METRICS, STATS, setup_observability
+from zproxy.observability import METRICS, STATS
 from zproxy.openapi import error_classes
-from zproxy.server import start
 
 PLAIN = MANIFEST["plain_answer.sse"]
 KEY = "sk-dashboard-test-key"
@@ -45,23 +42,8 @@ SDK = Callable[..., openai.AsyncOpenAI]
 
 
 @pytest.fixture
-async def start_proxy(fake_url: str) -> AsyncIterator[StartProxy]:
-    """Like tests.conftest.make_proxy, with observability set up (a no-op once create_app
-    does it) and an optional model catalogue."""
-    runners: list[web.AppRunner] = []
-
-    async def factory(*, models: ModelCatalog | None = None, **overrides: Any) -> Proxy:
-        settings = proxy_settings(fake_url, **overrides)
-        app = create_app(settings, models=models)
-        setup_observability(app)
-        runner = await start(app, "127.0.0.1", 0, settings.shutdown_grace_s)
-        runners.append(runner)
-        host, port = runner.addresses[0][:2]
-        return Proxy(f"http://{host}:{port}", app, settings)
-
-    yield factory
-    for runner in reversed(runners):
-        await runner.cleanup()
+def start_proxy(make_proxy: MakeProxy) -> StartProxy:
+    return make_proxy
 
 
 @pytest.fixture
