@@ -200,3 +200,21 @@ def _nonce_of(body: dict[str, Any]) -> str:
     found = re.findall(r"<tool_calls_([A-Z0-9]{6})>", json.dumps(body["messages"]))
     assert found, "the prompt carries the opener"
     return str(found[-1])
+
+
+async def test_keepalives_hold_the_client_during_a_retry(make_proxy: MakeProxy,
+                                                         fake: FakeZai) -> None:
+    import aiohttp
+
+    proxy = await make_proxy(tool_keepalive_s=0.05)
+    fake.push(Script(text='<tool_calls_{nonce}>\n<call name="nope">{}</call>\n'
+                          "</tool_calls_{nonce}>"))
+    fake.push(Script(text='<tool_calls_{nonce}>\n<call name="get_time">{"tz": "UTC"}</call>\n'
+                          "</tool_calls_{nonce}>", frame_delay=0.1))
+    body = {"model": "GLM-4.6", "messages": QUESTION, "tools": TOOLS, "stream": True}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{proxy.base_url}/chat/completions", json=body) as response:
+            sse = await response.text()
+    assert ": keepalive" in sse
+    assert '"name":"get_time"' in sse and '"finish_reason":"tool_calls"' in sse
+    assert "nope" not in sse  # the failed block was held, then replaced by the retry's call
