@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from zproxy import config
-from zproxy.config import ConfigError, Settings, load_settings
+from zproxy.config import VARIABLES, ConfigError, Settings, load_settings
 
 
 def _load(env: dict[str, str] | None = None, files: list[Path] | None = None) -> Settings:
@@ -239,3 +239,16 @@ def test_replace_returns_new_settings() -> None:
     settings = Settings()
     changed = settings.replace(port=1)
     assert changed.port == 1 and settings.port == 8080
+
+
+def test_env_example_documents_every_variable() -> None:
+    """`.env.example` is generated from VARIABLES: when a variable changes, write the
+    output of `zproxy.config.render_env_example()` to it."""
+    from pathlib import Path
+
+    from zproxy.config import render_env_example
+
+    example = Path(__file__).resolve().parents[2] / ".env.example"
+    assert example.read_text("utf-8") == render_env_example()
+    for var in VARIABLES:
+        assert f"# {var.name}=" in example.read_text("utf-8")
