@@ -12,9 +12,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncGenerator, Callable, Iterator
-from contextlib import aclosing, contextmanager
-from dataclasses import dataclass, field
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -25,55 +24,21 @@ import structlog
 
 from zproxy import errors
 from zproxy.config import Settings
-from zproxy.sse import SSEDecodeError, SSEDecoder
-from zproxy.translate.request import UpstreamRequest, convert_messages
+from zproxy.sse import SSEDecoder
+from zproxy.translate.request import UpstreamRequest
 from zproxy.upstream import wire
-from zproxy.upstream.chats import chat_id_from_response, chats_new_body
-from zproxy.upstream.conversations import PersistedPlan
+from zproxy.upstream.attempt import AttemptBuilder
 from zproxy.upstream.fe_version import FEVersion
-from zproxy.upstream.signing import signature, signature_prompt
+from zproxy.upstream.http import json_or_text, mapped_errors
+from zproxy.upstream.signing import signature
 from zproxy.upstream.tokens import Credential, TokenPool
-from zproxy.upstream.vision import file_descriptor, image_part, upload_image
+from zproxy.upstream.trace import ChatTurn, Trace
+
+__all__ = ["ChatTurn", "Trace", "UpstreamClient"]
 
 log = structlog.get_logger(__name__)
 
 DRAIN_AFTER_DONE_S = 0.25
-
-
-@dataclass(frozen=True, slots=True)
-class ChatTurn:
-    """The persisted upstream chat a request went to, so a follow-up can continue it."""
-
-    chat_id: str
-    message_id: str  # the assistant message id: the next turn's parent
-    credential: str  # Credential.key of the token that owns the chat
-    continued: bool
-
-
-@dataclass(slots=True)
-class Trace:
-    """What happened upstream for one client request (stats and metrics read it)."""
-
-    attempts: int = 0
-    retries: list[str] = field(default_factory=list)
-    credential_kind: str | None = None
-    chat: ChatTurn | None = None
-    stale_chat: bool = False  # a remembered chat was refused: forget it
-    usage: dict[str, Any] | None = None  # the usage reported to the client, once finished
-
-
-@contextmanager
-def _mapped_errors() -> Iterator[None]:
-    try:
-        yield
-    except TimeoutError as exc:
-        raise errors.UpstreamTimeout("upstream: timed out") from exc
-    except aiohttp.ClientPayloadError as exc:
-        raise errors.UpstreamUnavailable("upstream: connection lost mid-response") from exc
-    except aiohttp.ClientError as exc:
-        raise errors.UpstreamUnavailable(f"upstream: {type(exc).__name__}: {exc}") from exc
-    except SSEDecodeError as exc:
-        raise errors.UpstreamProtocolError(f"upstream: {exc}") from exc
 
 
 def _fingerprint(user_agent: str, now: datetime) -> dict[str, str]:
@@ -113,7 +78,7 @@ class _FrameReader:
 
     async def batch(self) -> list[wire.Frame] | None:
         while not self.eof:
-            with _mapped_errors():
+            with mapped_errors():
                 try:
                     payloads = self._decoder.feed(await anext(self._chunks))
                 except StopAsyncIteration:
@@ -138,6 +103,8 @@ class UpstreamClient:
             settings.upstream_tokens, guest_enabled=settings.guest_enabled,
             guest_pool_size=settings.guest_pool_size, guest_ttl_s=settings.guest_ttl_s,
             login=self.guest_login)
+        self._attempts = AttemptBuilder(session, base=self._base, proxy=settings.http_proxy,
+                                        headers=self._headers, new_id=new_id, clock=clock)
         self.fe_version = FEVersion(
             override=settings.fe_version, fallback=settings.fe_version_fallback,
             ttl_s=settings.fe_version_ttl_s, fetch=self._front_page)
@@ -163,8 +130,8 @@ class UpstreamClient:
             try:
                 if credential.kind == "user" and not credential.verified:
                     await self._verify_user(credential)
-                body = await self._body_for(request, plans[0] if plans else None, credential,
-                                            trace)
+                body = await self._attempts.body(request, plans[0] if plans else None,
+                                                 credential, trace)
                 response, reader, first = await self._attempt(request, body, credential)
             except errors.UpstreamError as exc:
                 self.tokens.release(credential)
@@ -216,14 +183,14 @@ class UpstreamClient:
                        credential: Credential,
                        ) -> tuple[aiohttp.ClientResponse, _FrameReader, list[wire.Frame]]:
         url, headers, data = await self._signed(request, body, credential)
-        with _mapped_errors():
+        with mapped_errors():
             response = await self._session.post(url, data=data, headers=headers,
                                                 proxy=self._settings.http_proxy)
         try:
             if response.status != 200:
-                with _mapped_errors():
+                with mapped_errors():
                     raw = await response.read()
-                raise wire.classify_error(_json_or_text(raw), response.status)
+                raise wire.classify_error(json_or_text(raw), response.status)
             reader = _FrameReader(response)
             first = await self._first_frames(reader)
         except BaseException:
@@ -257,91 +224,6 @@ class UpstreamClient:
         headers["X-Signature"] = sig
         url = f"{self._base}{self._settings.completion_path}?{urlencode(query)}"
         return url, headers, orjson.dumps(body)
-
-    # --- per-attempt body: uploads and persisted chats -----------------------------------
-
-    async def _body_for(self, request: UpstreamRequest, plan: PersistedPlan | None,
-                        credential: Credential, trace: Trace) -> dict[str, Any]:
-        body = dict(request.body)
-        if plan is not None:
-            body["messages"] = convert_messages([plan.current])
-            body["id"] = self._new_id()
-        files: list[dict[str, Any]] = []
-        if request.image_urls:
-            body["messages"], files = await self._uploaded(body["messages"], request,
-                                                           credential)
-            body["files"] = files
-        body["signature_prompt"] = signature_prompt(body["messages"])
-        if plan is not None:
-            await self._enter_chat(body, plan, request, credential, files, trace)
-        return body
-
-    async def _uploaded(self, messages: list[dict[str, Any]], request: UpstreamRequest,
-                        credential: Credential,
-                        ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """Upload each image the request carries; refer to it by file id (§6)."""
-        files: list[dict[str, Any]] = []
-        done: dict[str, dict[str, Any]] = {}
-        out = []
-        for message in messages:
-            content = message["content"]
-            if isinstance(content, list):
-                content = [await self._upload_part(p, request, credential, files, done)
-                           for p in content]
-            out.append({**message, "content": content})
-        return out, files
-
-    async def _upload_part(self, part: dict[str, Any], request: UpstreamRequest,
-                           credential: Credential, files: list[dict[str, Any]],
-                           done: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        image = part.get("image_url") if part.get("type") == "image_url" else None
-        url = image.get("url") if isinstance(image, dict) else None
-        if not isinstance(url, str) or url not in request.images:
-            return part
-        if url not in done:
-            done[url] = await upload_image(self._session, base_url=self._base,
-                                           headers=self._headers(credential),
-                                           image=request.images[url])
-            files.append(file_descriptor(done[url], item_id=self._new_id()))
-        return image_part(done[url])
-
-    async def _enter_chat(self, body: dict[str, Any], plan: PersistedPlan,
-                          request: UpstreamRequest, credential: Credential,
-                          files: list[dict[str, Any]], trace: Trace) -> None:
-        """Continue the remembered chat, or create one holding the earlier turns (§2.3)."""
-        user_message_id = self._new_id()
-        if plan.binding is not None:
-            chat_id, parent = plan.binding.chat_id, plan.parent_id
-        else:
-            chat_id, parent = await self._create_chat(body, plan, request, credential,
-                                                      user_message_id, files), None
-        body.update(chat_id=chat_id, current_user_message_id=user_message_id,
-                    current_user_message_parent_id=parent)
-        trace.chat = ChatTurn(chat_id, str(body["id"]), credential.key,
-                              continued=plan.binding is not None)
-
-    async def _create_chat(self, body: dict[str, Any], plan: PersistedPlan,
-                           request: UpstreamRequest, credential: Credential,
-                           user_message_id: str, files: list[dict[str, Any]]) -> str:
-        features = body["features"]
-        payload = chats_new_body(
-            model_id=request.model.spec.upstream_id,
-            history=convert_messages(plan.history), current=body["messages"][-1],
-            user_message_id=user_message_id, new_id=self._new_id,
-            now_ms=int(self._clock() * 1000), enable_thinking=features["enable_thinking"],
-            web_search=features["web_search"], mcp_servers=body["mcp_servers"],
-            vision=request.model.spec.vision, files=files)
-        headers = {**self._headers(credential), "Accept": "application/json"}
-        with _mapped_errors():
-            async with self._session.post(f"{self._base}{wire.CHATS_NEW_PATH}",
-                                          data=orjson.dumps(payload), headers=headers,
-                                          proxy=self._settings.http_proxy) as response:
-                reply, status = _json_or_text(await response.read()), response.status
-        chat_id = chat_id_from_response(reply) if status == 200 else None
-        if chat_id is None:
-            raise wire.classify_error(reply, status if status != 200 else 502)
-        log.info("upstream.chat_created", model=request.model.spec.upstream_id)
-        return chat_id
 
     def _query(self, request: UpstreamRequest, chat_id: str, credential: Credential,
                request_id: str, now_ms: int) -> dict[str, str]:
@@ -413,21 +295,14 @@ class UpstreamClient:
         credential.verified = True
 
     async def _get_json(self, path: str, headers: dict[str, str]) -> tuple[Any, int]:
-        with _mapped_errors():
+        with mapped_errors():
             async with self._session.get(f"{self._base}{path}", headers=headers,
                                          proxy=self._settings.http_proxy) as response:
-                return _json_or_text(await response.read()), response.status
+                return json_or_text(await response.read()), response.status
 
     async def _front_page(self) -> str:
-        with _mapped_errors():
+        with mapped_errors():
             async with self._session.get(f"{self._base}{wire.ORIGIN_PAGE}",
                                          headers={"User-Agent": self._settings.user_agent},
                                          proxy=self._settings.http_proxy) as response:
                 return await response.text(errors="replace")
-
-
-def _json_or_text(raw: bytes) -> Any:
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return raw.decode("utf-8", "replace")[:500]

@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import aiohttp
-import orjson
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 from yarl import URL
 
 from zproxy import errors
 from zproxy.errors import ClientRequestError
+from zproxy.upstream.http import json_or_text, mapped_errors
 from zproxy.upstream.wire import FILES_PATH, classify_error
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -277,28 +277,18 @@ async def fetch_image(session: aiohttp.ClientSession, url: str, *, max_bytes: in
 # --- upload ---------------------------------------------------------------------------------
 
 
-def _json_or_text(raw: bytes) -> Any:
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return raw.decode("utf-8", "replace")
-
-
 async def upload_image(session: aiohttp.ClientSession, *, base_url: str,
-                       headers: Mapping[str, str], image: ImageInput) -> dict[str, Any]:
+                       headers: Mapping[str, str], image: ImageInput,
+                       proxy: str | None = None) -> dict[str, Any]:
     """`POST /api/v1/files/` (multipart field `file`); the upload reply (§2.4)."""
     form = aiohttp.FormData()
     form.add_field("file", image.data, filename=image.filename,
                    content_type=image.content_type)
     sent = {k: v for k, v in headers.items() if k.lower() != "content-type"}
-    try:
+    with mapped_errors("file upload"):
         async with session.post(base_url.rstrip("/") + FILES_PATH, data=form,
-                                headers=sent) as resp:
-            status, body = resp.status, _json_or_text(await resp.read())
-    except TimeoutError as exc:
-        raise errors.UpstreamTimeout("upstream: file upload timed out") from exc
-    except aiohttp.ClientError as exc:
-        raise errors.UpstreamUnavailable(f"upstream: file upload failed: {exc}") from exc
+                                headers=sent, proxy=proxy) as resp:
+            status, body = resp.status, json_or_text(await resp.read())
     if status != 200:
         raise classify_error(body, status)
     if not isinstance(body, dict) or not isinstance(body.get("id"), str):
