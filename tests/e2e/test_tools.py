@@ -218,3 +218,42 @@ async def test_keepalives_hold_the_client_during_a_retry(make_proxy: MakeProxy,
     assert ": keepalive" in sse
     assert '"name":"get_time"' in sse and '"finish_reason":"tool_calls"' in sse
     assert "nope" not in sse  # the failed block was held, then replaced by the retry's call
+
+
+async def test_native_upstream_tool_call_for_a_declared_tool(proxy: Proxy,
+                                                             fake: FakeZai) -> None:
+    from tests.e2e.helpers import MANIFEST
+
+    expected = MANIFEST["native_tool_call.sse"]
+    fake.push(Script(fixture="native_tool_call.sse", chunk_size=9))
+    reply = await async_client(proxy.base_url).chat.completions.create(
+        model="GLM-4.5", messages=QUESTION, tools=expected["request"]["tools"])
+    choice = reply.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    assert choice.message.content == expected["expected_answer_text_before_block"]
+    got = [c.model_dump(include={"id", "type", "function"}) for c in choice.message.tool_calls]
+    want = expected["expected_tool_calls"]
+    assert [g["id"] for g in got] == [w["id"] for w in want]
+    assert [g["function"]["name"] for g in got] == [w["function"]["name"] for w in want]
+    assert [json.loads(g["function"]["arguments"]) for g in got] == \
+        [json.loads(w["function"]["arguments"]) for w in want]
+
+
+async def test_native_block_for_an_undeclared_tool_is_ignored(proxy: Proxy,
+                                                              fake: FakeZai) -> None:
+    fake.push(Script(fixture="native_tool_call.sse"))
+    reply = await async_client(proxy.base_url).chat.completions.create(
+        model="GLM-4.5", messages=QUESTION, tools=TOOLS)
+    assert reply.choices[0].finish_reason == "stop"
+    assert reply.choices[0].message.tool_calls is None
+    assert reply.choices[0].message.content == "Opening Google for you"
+
+
+async def test_server_run_search_is_never_a_client_call(proxy: Proxy, fake: FakeZai) -> None:
+    search_tool = {"type": "function", "function": {
+        "name": "search", "parameters": {"type": "object",
+                                         "properties": {"queries": {"type": "array"}}}}}
+    reply = await async_client(proxy.base_url).chat.completions.create(
+        model="GLM-4.5-Search", messages=QUESTION, tools=[search_tool])
+    assert reply.choices[0].message.tool_calls is None
+    assert reply.choices[0].finish_reason == "stop"

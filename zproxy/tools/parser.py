@@ -126,6 +126,22 @@ class ToolCallParser:
             self._run(text, final=False)
         return self._emit.take()
 
+    def accept_upstream_call(self, name: str, arguments: str,
+                             call_id: str = "") -> list[Event]:
+        """A call the upstream reported itself (a `<glm_block>`, §3.10). It becomes a client
+        call only when the name resolves to a declared, allowed tool and the arguments pass
+        §3.5; anything else is ignored with a diagnostic, never shown as text."""
+        if not self._active or self._index.resolve(name) is None:
+            self._diag("upstream_tool_ignored", name)
+            return self._emit.take()
+        verdict = judge_call(self._index, self._allowed, name, arguments or "{}",
+                             schema_violation=self.options.schema_violation)
+        if verdict.ok:
+            self._emit_call(verdict, call_id)
+        else:
+            self._diag("invalid_upstream_call", f"{verdict.problem}: {verdict.detail}"[:300])
+        return self._emit.take()
+
     def _plain(self, text: str) -> bool:
         return not (self._work or self._lstrip or self._fence_close or "<" in text
                     or "`" in text)
@@ -383,14 +399,15 @@ class ToolCallParser:
         self._block_pending.append(raw)
         self._emit.failed()
 
-    def _emit_call(self, verdict: Verdict) -> None:
+    def _emit_call(self, verdict: Verdict, call_id: str = "") -> None:
         self._block_valid += 1
         if not self._parallel and self._calls:
             self._diag("extra_call_dropped", verdict.name)
             return
         self._flush_pending()
         assert verdict.arguments is not None
-        self._emit.call(ToolCall(self._next_index, self._ids(), verdict.name, verdict.arguments))
+        self._emit.call(ToolCall(self._next_index, call_id or self._ids(), verdict.name,
+                                 verdict.arguments))
         self._next_index += 1
         self._calls += 1
 

@@ -42,6 +42,9 @@ class CallParser(Protocol):
     @property
     def deferred_events(self) -> list[Event]: ...
 
+    def accept_upstream_call(self, name: str, arguments: str,
+                             call_id: str = "") -> list[Event]: ...
+
 
 class ContentFilter(Protocol):
     """A stage on the content channel that may hold text back (stop sequences, citations)."""
@@ -170,6 +173,13 @@ class ResponseTranslator:
             self._route(event, pending)
         self._reason = self._upstream_reason()
         if self._parser is not None:
+            for block in self.totals.blocks.values():
+                # Z.AI: a block for a client tool ends with "result": null; tools the server
+                # runs itself (search, open_url) end with their output (ZY samples, 2025-09).
+                meta = block.metadata
+                if meta.get("result") is None and isinstance(meta.get("arguments"), str):
+                    self._filtered(self._parser.accept_upstream_call(
+                        block.name, meta["arguments"], block.id), pending)
             events, self._reason = self._parser.finish(self._reason)
             self._filtered(events, pending)
         return self._chunks(pending)
