@@ -47,7 +47,7 @@ def verify_session(secret: bytes, value: str | None, now: float,
     if not value or "." not in value:
         return False
     issued_raw, _, mac = value.partition(".")
-    if not issued_raw.isdigit():
+    if not (issued_raw.isascii() and issued_raw.isdigit() and len(issued_raw) <= 12):
         return False
     expected = sign_session(secret, int(issued_raw))
     if not hmac.compare_digest(expected.encode(), value.encode()):

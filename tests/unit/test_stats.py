@@ -266,3 +266,11 @@ def test_cookie_holds_no_key() -> None:
     value = sign_session(session_secret(("super-secret-key",)), 1_700_000_000)
     assert "super-secret-key" not in value
     assert session_secret(("a", "b")) == session_secret(("b", "a"))
+
+
+def test_a_malformed_session_cookie_is_refused_not_a_crash() -> None:
+    from zproxy.dashboard import verify_session
+
+    secret = b"k" * 32
+    for value in ("².abc", "9" * 5000 + ".x", "12.", ".", "abc.def"):
+        assert verify_session(secret, value, now=1000.0) is False

@@ -290,3 +290,23 @@ async def test_snapshot() -> None:
     await pool.maintain()
     assert pool.snapshot() == {"user_tokens": 2, "user_tokens_usable": 1,
                                "guest_sessions": 2, "active_requests": 1}
+
+
+async def test_expired_guests_leave_the_pool() -> None:
+    """Without pruning, every TTL window added one dead Credential for good."""
+    from zproxy.upstream.tokens import Credential, TokenPool
+
+    now = [0.0]
+    counter = iter(range(10_000))
+
+    async def login() -> Credential:
+        n = next(counter)
+        return Credential(f"guest-{n}", f"id-{n}", "guest")
+
+    pool = TokenPool([], guest_enabled=True, guest_pool_size=2, guest_ttl_s=480,
+                     login=login, clock=lambda: now[0])
+    for _ in range(200):
+        credential = await pool.acquire()
+        pool.release(credential)
+        now[0] += 600  # every guest has expired by the next request
+    assert len(pool.guests) <= 2

@@ -401,3 +401,21 @@ def test_parser_hold_released_at_finish_without_stops() -> None:
     assert _text(chunks) == "a "
     chunks += translator.finish()
     assert _text(chunks) == "a <b> c"
+
+
+def test_the_edit_index_unit_setting_reaches_the_renderer() -> None:
+    from zproxy.api.chat import plan_chat
+    from zproxy.api.schema import parse_chat_request
+    from zproxy.config import Settings
+    from zproxy.models import ModelCatalog, default_models
+
+    chat = parse_chat_request(b'{"model":"GLM-4.5","messages":[{"role":"user","content":"hi"}]}')
+    settings = Settings(edit_index_unit="utf16")
+    translator = plan_chat(chat, ModelCatalog(default_models()), settings).translator(settings)
+    # "<det" is held (it may open a block), so the edit lands in unsent text. "😀" is two
+    # UTF-16 units: unit 3 is code point 2, right after "a😀" (code points would keep "<").
+    translator.feed([Frame(phase="answer", delta="a😀<det")])
+    translator.feed([Frame(phase="answer", edit_index=3, edit_content="Z")])
+    translator.end()
+    translator.finish()
+    assert translator.completion()["choices"][0]["message"]["content"] == "a😀Z"

@@ -35,6 +35,7 @@ from zproxy.tools import (
     new_nonce,
     prepare_tool_request,
 )
+from zproxy.translate.buffer import MessageRenderer
 from zproxy.translate.citations import CitationFilter
 from zproxy.translate.events import ToolCall
 from zproxy.translate.request import (
@@ -88,7 +89,8 @@ class ChatPlan:
             completion_id=self.completion_id, created=self.created, model=self.chat.model,
             include_usage=self.chat.include_usage, max_tokens=self.chat.max_tokens,
             prompt_chars=_prompt_chars(self.upstream.body["messages"]), parser=parser,
-            filters=filters, on_block=citations.add_block if citations else None,
+            filters=filters, renderer=MessageRenderer(settings.edit_index_unit),
+            on_block=citations.add_block if citations else None,
             annotations=citations.annotations if citations else None)
 
 
@@ -183,11 +185,18 @@ async def load_images(plan: ChatPlan, session: aiohttp.ClientSession,
                                                                   images=images))
 
 
+def forget_stale(plan: ChatPlan, trace: Trace, conversations: ConversationStore | None) -> None:
+    """A remembered chat the upstream refused is forgotten, whether or not the request then
+    succeeded, so the next request does not try it again."""
+    if conversations is not None and trace.stale_chat and plan.upstream.plans:
+        binding = plan.upstream.plans[0].binding
+        if binding is not None:
+            conversations.forget(binding)
+
+
 def remember_turn(plan: ChatPlan, reply: dict[str, Any], trace: Trace,
                   conversations: ConversationStore) -> None:
     """After a persisted-chat answer: map the history including it to the upstream chat."""
-    if trace.stale_chat and plan.upstream.plans and plan.upstream.plans[0].binding:
-        conversations.forget(plan.upstream.plans[0].binding)
     if trace.chat is None:
         return
     binding = ChatBinding(trace.chat.chat_id, trace.chat.message_id, trace.chat.credential,
@@ -233,13 +242,16 @@ async def stream_chat(plan: ChatPlan, client: UpstreamClient, settings: Settings
                       ) -> AsyncGenerator[bytes, None]:
     """SSE bytes: one yield per upstream read, then the finish, usage and [DONE]."""
     translator = plan.translator(settings)
-    async with aclosing(client.stream_chat(plan.upstream, trace)) as batches:
-        async for frames in batches:
-            chunks = translator.feed(frames)
-            if chunks:
-                yield encode_chunks(chunks)
-            if translator.stopped:
-                break
+    try:
+        async with aclosing(client.stream_chat(plan.upstream, trace)) as batches:
+            async for frames in batches:
+                chunks = translator.feed(frames)
+                if chunks:
+                    yield encode_chunks(chunks)
+                if translator.stopped:
+                    break
+    finally:
+        forget_stale(plan, trace, conversations)
     head = translator.end()
     if head:
         yield encode_chunks(head)
@@ -255,11 +267,14 @@ async def complete_chat(plan: ChatPlan, client: UpstreamClient, settings: Settin
                         trace: Trace, conversations: ConversationStore | None = None,
                         ) -> dict[str, Any]:
     translator = plan.translator(settings)
-    async with aclosing(client.stream_chat(plan.upstream, trace)) as batches:
-        async for frames in batches:
-            translator.feed(frames)
-            if translator.stopped:
-                break
+    try:
+        async with aclosing(client.stream_chat(plan.upstream, trace)) as batches:
+            async for frames in batches:
+                translator.feed(frames)
+                if translator.stopped:
+                    break
+    finally:
+        forget_stale(plan, trace, conversations)
     translator.end()
     translator.finish(await corrective_retry(plan, translator, client, settings))
     completion = translator.completion()

@@ -130,6 +130,7 @@ class ResponseTranslator:
         self._annotations = annotations
         self._role_sent = False
         self._ended = False
+        self._error: Exception | None = None  # an in-stream error, raised after what preceded it
         self._reason = "stop"
         self.totals = _Totals()
         self.done = False
@@ -139,7 +140,7 @@ class ResponseTranslator:
     def stopped(self) -> bool:
         """The answer is complete (done frame, stop sequence, or nothing more the upstream
         writes can change the tool calls): stop reading upstream."""
-        return (self.done or any(f.stopped for f in self._filters)
+        return (self.done or self._error is not None or any(f.stopped for f in self._filters)
                 or (self._parser is not None and self._parser.can_stop))
 
     @property
@@ -150,11 +151,16 @@ class ResponseTranslator:
     # --- streaming -------------------------------------------------------------------------
 
     def feed(self, frames: Iterable[Frame]) -> list[dict[str, Any]]:
-        """Chunks for one upstream read. Raises UpstreamError on an in-stream error frame."""
+        """Chunks for one upstream read. An in-stream error frame raises UpstreamError, after
+        the text that came before it in the same read has been returned."""
+        self._raise_pending_error()
         pending: list[Event] = []
         for frame in frames:
             if frame.error is not None:
-                raise classify_error(frame.error, None)
+                self._error = classify_error(frame.error, None)
+                if not pending:
+                    self._raise_pending_error()
+                break
             for event in self._renderer.apply(frame):
                 self._route(event, pending)
             if frame.done:
@@ -165,6 +171,7 @@ class ResponseTranslator:
     def end(self) -> list[dict[str, Any]]:
         """The upstream is done: release held text and let the tool parser judge the rest.
         A failed tool block stays held while `retry_info` says a retry may fix it."""
+        self._raise_pending_error()
         if self._ended:
             return []
         self._ended = True
@@ -240,6 +247,10 @@ class ResponseTranslator:
                 "total_tokens": prompt + completion, "estimated": True}
 
     # --- internals -------------------------------------------------------------------------
+
+    def _raise_pending_error(self) -> None:
+        if self._error is not None:
+            raise self._error
 
     def _route(self, event: Event, pending: list[Event]) -> None:
         if isinstance(event, Content | Reasoning) and self._parser is not None:

@@ -28,6 +28,7 @@ from zproxy.sse import SSEDecoder
 from zproxy.translate.request import UpstreamRequest
 from zproxy.upstream import wire
 from zproxy.upstream.attempt import AttemptBuilder
+from zproxy.upstream.conversations import PersistedPlan
 from zproxy.upstream.fe_version import FEVersion
 from zproxy.upstream.http import json_or_text, mapped_errors
 from zproxy.upstream.signing import signature
@@ -39,6 +40,9 @@ __all__ = ["ChatTurn", "Trace", "UpstreamClient"]
 log = structlog.get_logger(__name__)
 
 DRAIN_AFTER_DONE_S = 0.25
+# failures that belong to the credential, not to the request: retry with another one
+_CREDENTIAL_FAILURES = (errors.UpstreamAuthError, errors.UpstreamRateLimitError,
+                        errors.UpstreamCaptchaError, errors.UpstreamBlockedError)
 
 
 def _fingerprint(user_agent: str, now: datetime) -> dict[str, str]:
@@ -114,33 +118,18 @@ class UpstreamClient:
     async def stream_chat(self, request: UpstreamRequest,
                           trace: Trace | None = None) -> AsyncGenerator[list[wire.Frame], None]:
         trace = trace or Trace()
-        tried: list[Credential] = []
-        budget = max(1, min(self._settings.max_attempts, self.tokens.attempt_budget))
-        last: errors.UpstreamError | None = None
+        excluded: list[Credential] = []  # credentials the upstream itself refused
         plans = list(request.plans)
-        for _ in range(budget):
-            prefer = plans[0].binding.credential if plans and plans[0].binding else None
-            credential = await self.tokens.acquire(tried, prefer=prefer,
-                                                   user_only=bool(request.image_urls))
-            tried.append(credential)
+        last: errors.UpstreamError | None = None
+        for _ in range(max(1, self._settings.max_attempts)):
+            credential = await self._acquire(request, plans, excluded, last)
             trace.attempts += 1
             trace.credential_kind = credential.kind
-            if plans and plans[0].binding and plans[0].binding.credential != credential.key:
-                plans.pop(0)  # the chat's owner is gone: start a fresh chat
             try:
-                if credential.kind == "user" and not credential.verified:
-                    await self._verify_user(credential)
-                body = await self._attempts.body(request, plans[0] if plans else None,
-                                                 credential, trace)
-                response, reader, first = await self._attempt(request, body, credential)
+                response, reader, first = await self._open(request, plans, credential, trace)
             except errors.UpstreamError as exc:
-                self.tokens.release(credential)
-                self._failed(credential, exc, trace)
                 last = exc
-                if plans and plans[0].binding and isinstance(exc, errors.UpstreamInternalError):
-                    # Z.AI: a stale chat or parent id gives INTERNAL_ERROR (SB, seen 2026-06)
-                    plans.pop(0)
-                    trace.stale_chat = True
+                self._failed(credential, exc, trace, plans, excluded)
                 if not exc.retryable:
                     raise
                 continue
@@ -150,6 +139,36 @@ class UpstreamClient:
             return
         assert last is not None
         raise last
+
+    async def _acquire(self, request: UpstreamRequest, plans: list[PersistedPlan],
+                       excluded: list[Credential],
+                       last: errors.UpstreamError | None) -> Credential:
+        prefer = plans[0].binding.credential if plans and plans[0].binding else None
+        try:
+            credential = await self.tokens.acquire(excluded, prefer=prefer,
+                                                   user_only=bool(request.image_urls))
+        except errors.UpstreamAuthError as exc:
+            if last is None:
+                raise
+            raise last from exc  # out of credentials: report what actually went wrong
+        if plans and plans[0].binding and plans[0].binding.credential != credential.key:
+            plans.pop(0)  # the chat's owner is gone: start a fresh chat
+        return credential
+
+    async def _open(self, request: UpstreamRequest, plans: list[PersistedPlan],
+                    credential: Credential, trace: Trace,
+                    ) -> tuple[aiohttp.ClientResponse, _FrameReader, list[wire.Frame]]:
+        """One attempt up to its first frames. The credential is released on any failure,
+        cancellation included; on success `_relay` owns it."""
+        try:
+            if credential.kind == "user" and not credential.verified:
+                await self._verify_user(credential)
+            body = await self._attempts.body(request, plans[0] if plans else None,
+                                             credential, trace)
+            return await self._attempt(request, body, credential)
+        except BaseException:
+            self.tokens.release(credential)
+            raise
 
     async def _relay(self, response: aiohttp.ClientResponse, reader: _FrameReader,
                      first: list[wire.Frame],
@@ -169,15 +188,21 @@ class UpstreamClient:
             else:  # client gone or error: do not return a half-read connection to the pool
                 response.close()
 
-    def _failed(self, credential: Credential, exc: errors.UpstreamError, trace: Trace) -> None:
+    def _failed(self, credential: Credential, exc: errors.UpstreamError, trace: Trace,
+                plans: list[PersistedPlan], excluded: list[Credential]) -> None:
         trace.retries.append(exc.cause)
         log.info("upstream.attempt_failed", cause=exc.cause, kind=credential.kind,
                  status=exc.upstream_status, error=exc.message)
         if isinstance(exc, errors.UpstreamVersionError):
-            self.fe_version.invalidate()
-        if isinstance(exc, errors.UpstreamAuthError | errors.UpstreamRateLimitError
-                      | errors.UpstreamCaptchaError):
+            self.fe_version.invalidate()  # the same credential is retried with a fresh one
+        if isinstance(exc, _CREDENTIAL_FAILURES):
             self.tokens.report_failure(credential, exc)
+            excluded.append(credential)
+        if plans and plans[0].binding and isinstance(exc, errors.UpstreamInternalError):
+            # Z.AI: a stale chat or parent id gives INTERNAL_ERROR (SB, seen 2026-06);
+            # the retry starts a fresh chat, with the same credential when it is the only one
+            plans.pop(0)
+            trace.stale_chat = True
 
     async def _attempt(self, request: UpstreamRequest, body: dict[str, Any],
                        credential: Credential,

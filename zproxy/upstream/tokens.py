@@ -116,10 +116,15 @@ class TokenPool:
             credential.failures = 0
             log.warning("tokens.user_token_disabled", cause=error.cause, seconds=RECOVERY_S)
 
-    async def maintain(self) -> None:
-        """Drop expired idle guests and top the pool up (run periodically)."""
+    def prune(self) -> None:
+        """Forget expired or dropped guests nobody is using."""
         now = self._clock()
         self.guests = [g for g in self.guests if g.usable(now) or g.active]
+
+    async def maintain(self) -> None:
+        """Drop expired idle guests and top the pool up."""
+        self.prune()
+        now = self._clock()
         while self._guest_enabled and len(self._valid_guests(now)) < self._size:
             await self._add_guest()
 
@@ -157,6 +162,7 @@ class TokenPool:
     async def _add_guest(self, *, reuse: bool = False,
                          exclude: Collection[Credential] = ()) -> Credential:
         async with self._login_lock:
+            self.prune()  # expired sessions leave the pool before a new one joins
             valid = [g for g in self._valid_guests(self._clock()) if g not in exclude]
             idle = [g for g in valid if g.active == 0]
             if reuse and (idle or len(valid) >= self._size):
