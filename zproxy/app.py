@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Final
 
 import aiohttp
 import structlog
@@ -30,6 +30,7 @@ from zproxy.upstream.vision import GuardedResolver
 log = structlog.get_logger(__name__)
 
 MAX_REQUEST_BYTES = 64 * 1024 * 1024  # base64 images make big bodies
+GUEST_UPKEEP_S: Final = 30.0  # ZY's maintenance interval (zai-protocol.md §10)
 
 
 async def _upstream_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -54,28 +55,42 @@ async def _upstream_ctx(app: web.Application) -> AsyncIterator[None]:
     await session.close()
 
 
-async def _model_discovery_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Merge the upstream's model list into the catalogue, periodically (optional)."""
+async def _background_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The periodic jobs: guest-pool upkeep always, model discovery when enabled."""
     settings = app[SETTINGS]
-    task = None
+    jobs = [_every(GUEST_UPKEEP_S, _guest_upkeep, app, first_run_now=False)]
     if settings.model_discovery:
-        task = asyncio.create_task(_discover_models(app, settings.model_discovery_interval_s))
+        jobs.append(_every(settings.model_discovery_interval_s, _discover_models, app))
+    tasks = [asyncio.create_task(job) for job in jobs]
     yield
-    if task is not None:
+    for task in tasks:
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _discover_models(app: web.Application, interval_s: float) -> None:
+async def _every(interval_s: float, job: Callable[[web.Application], Awaitable[None]],
+                 app: web.Application, *, first_run_now: bool = True) -> None:
+    if not first_run_now:
+        await asyncio.sleep(interval_s)
     while True:
         try:
-            added = app[MODELS].add_discovered(await app[UPSTREAM].list_models())
-            if added:
-                log.info("models.discovered", models=added)
+            await job(app)
         except ProxyError as exc:
-            log.warning("models.discovery_failed", error=exc.message)
+            log.warning("background.job_failed", job=job.__name__, error=exc.message)
         await asyncio.sleep(interval_s)
+
+
+async def _guest_upkeep(app: web.Application) -> None:
+    """Drop expired guests and top the pool up, once guests are in use (§10)."""
+    tokens = app[UPSTREAM].tokens
+    if tokens.guests_in_use:
+        await tokens.maintain()
+
+
+async def _discover_models(app: web.Application) -> None:
+    added = app[MODELS].add_discovered(await app[UPSTREAM].list_models())
+    if added:
+        log.info("models.discovered", models=added)
 
 
 def create_app(settings: Settings, *, models: ModelCatalog | None = None) -> web.Application:
@@ -88,7 +103,7 @@ def create_app(settings: Settings, *, models: ModelCatalog | None = None) -> web
     app[CONVERSATIONS] = ConversationStore(settings.conversation_max,
                                            settings.conversation_ttl_s)
     app.cleanup_ctx.append(_upstream_ctx)
-    app.cleanup_ctx.append(_model_discovery_ctx)
+    app.cleanup_ctx.append(_background_ctx)
     setup_observability(app)
     app.on_response_prepare.append(add_cors_headers)
     app.router.add_routes([

@@ -3,8 +3,7 @@
     ProxyError                      status  type
     ├── ClientRequestError            400   invalid_request_error
     │   ├── AuthenticationError       401   authentication_error
-    │   ├── NotFoundError             404   invalid_request_error (code model_not_found…)
-    │   └── PayloadTooLargeError      413   invalid_request_error
+    │   └── NotFoundError             404   invalid_request_error (code model_not_found…)
     └── UpstreamError                 502   upstream_error
         ├── UpstreamAuthError         502   upstream_error       (token rejected, 401)
         ├── UpstreamRateLimitError    429   rate_limit_error     (429 / concurrency)
@@ -50,11 +49,6 @@ class AuthenticationError(ClientRequestError):
 class NotFoundError(ClientRequestError):
     status = 404
     default_code = "not_found"
-
-
-class PayloadTooLargeError(ClientRequestError):
-    status = 413
-    default_code = "payload_too_large"
 
 
 class UpstreamError(ProxyError):

@@ -7,7 +7,7 @@ import json
 
 import aiohttp
 
-from tests.conftest import proxy_settings
+from tests.conftest import MakeProxy, proxy_settings
 from tests.e2e.helpers import USER
 from tests.fakes.zai import FakeZai, Script
 from zproxy.app import create_app
@@ -38,3 +38,17 @@ async def test_shutdown_lets_a_running_stream_finish(fake: FakeZai, fake_url: st
     content = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
     assert content == text  # every word arrived although shutdown had begun
     assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+
+
+async def test_guest_upkeep_tops_up_only_once_guests_are_used(make_proxy: MakeProxy,
+                                                              fake: FakeZai) -> None:
+    from tests.e2e.helpers import async_client
+    from zproxy.app import _guest_upkeep
+
+    proxy = await make_proxy(guest_pool_size=3)
+    await _guest_upkeep(proxy.app)
+    assert not fake.guest_tokens  # zero-config start-up stays quiet
+    await async_client(proxy.base_url).chat.completions.create(model="GLM-4.5", messages=USER)
+    assert len(fake.guest_tokens) == 1
+    await _guest_upkeep(proxy.app)
+    assert len(fake.guest_tokens) == 3  # the pool is kept ready for the next requests

@@ -277,9 +277,13 @@ async def test_guest_failure_does_not_touch_user_tokens() -> None:
     assert user.failures == 0
 
 
-def test_attempt_budget() -> None:
-    assert _pool(["a", "b"], size=3)[0].attempt_budget == 2 + 3 + 1
-    assert _pool(["a", "b"], guests=False)[0].attempt_budget == 2
+async def test_guests_in_use_only_after_a_guest_served() -> None:
+    pool = _pool(["a"], size=2)[0]
+    assert not pool.guests_in_use
+    pool.release(await pool.acquire())  # the user token serves
+    assert not pool.guests_in_use
+    pool.release(await pool.acquire(pool.users))  # excluded: a guest serves
+    assert pool.guests_in_use
 
 
 async def test_snapshot() -> None:

@@ -81,10 +81,12 @@ class TokenPool:
         self._clock = clock
         self._rng = rng or random.Random()
         self._login_lock = asyncio.Lock()
+        self._guest_served = False
 
     @property
-    def attempt_budget(self) -> int:
-        return len(self.users) + (self._size + 1 if self._guest_enabled else 0)
+    def guests_in_use(self) -> bool:
+        """True once a guest has served a request: only then is the pool kept topped up."""
+        return self._guest_served
 
     async def acquire(self, exclude: Collection[Credential] = (), *, prefer: str | None = None,
                       user_only: bool = False) -> Credential:
@@ -146,6 +148,7 @@ class TokenPool:
 
     async def _guest(self, exclude: Collection[Credential], now: float,
                      user_only: bool = False) -> Credential:
+        self._guest_served = self._guest_enabled and not user_only
         if user_only:
             raise UpstreamAuthError("no usable upstream user token (ZAI_TOKEN) for this "
                                     "request: image upload needs a Z.AI account")

@@ -16,7 +16,6 @@ from zproxy import errors
 
 AUTHS_PATH: Final = "/api/v1/auths/"
 CHATS_NEW_PATH: Final = "/api/v1/chats/new"
-CHATS_DELETE_PATH: Final = "/api/v1/chats/"
 FILES_PATH: Final = "/api/v1/files/"
 MODELS_PATH: Final = "/api/models"
 ORIGIN_PAGE: Final = "/"
