@@ -31,8 +31,8 @@ _ENV_PREFIXES = ("ZAI_", "AUTH_TOKEN", "API_KEY", "DEFAULT_KEY", "UPSTREAM_", "A
 def pytest_sessionstart(session: pytest.Session) -> None:
     fixtures = resolve_fixtures_dir(None)
     if not (fixtures / "manifest.json").is_file():
-        pytest.exit(f"Z.AI fixtures not found at {fixtures}: the tests replay shared/fixtures/zai "
-                    "(beside the repository); set ZPROXY_FIXTURES_DIR to point elsewhere.",
+        pytest.exit(f"Z.AI fixtures not found at {fixtures}: the tests replay tests/fixtures/zai; "
+                    "unset ZPROXY_FIXTURES_DIR or point it at a folder with manifest.json.",
                     returncode=2)
 
 

@@ -9,7 +9,7 @@ import openai
 
 from tests.fakes.zai_script import resolve_fixtures_dir
 
-FIXTURES = resolve_fixtures_dir(None)  # shared/fixtures/zai beside the repo
+FIXTURES = resolve_fixtures_dir(None)  # tests/fixtures/zai, or ZPROXY_FIXTURES_DIR
 MANIFEST: dict[str, Any] = json.loads((FIXTURES / "manifest.json").read_text("utf-8"))
 
 

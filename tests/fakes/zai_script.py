@@ -20,7 +20,8 @@ import orjson
 from aiohttp import web
 
 FIXTURES_ENV: Final = "ZPROXY_FIXTURES_DIR"
-DEFAULT_FIXTURES_DIR: Final = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "zai"
+# The project's own copy of the Z.AI transcripts; ZPROXY_FIXTURES_DIR may point elsewhere.
+DEFAULT_FIXTURES_DIR: Final = Path(__file__).resolve().parents[1] / "fixtures" / "zai"
 DONE_LINE: Final = b"data: [DONE]\n\n"
 # Z.AI: the 2026 thinking block opener (LT live trace, fixture thinking_answer.sse).
 THINKING_OPEN: Final = '<details type="reasoning" done="false">\n> \n> \n>'

@@ -1,4 +1,4 @@
-"""Shared access to the Z.AI fixtures (shared/fixtures/zai) and small pipeline helpers.
+"""Shared access to the Z.AI fixtures (tests/fixtures/zai) and small pipeline helpers.
 
 Pure helpers only: no pytest fixtures, no I/O beyond reading the fixture files.
 """
@@ -16,7 +16,7 @@ from zproxy.translate.buffer import MessageRenderer
 from zproxy.translate.events import Content, Event, Reasoning, ToolBlock, Usage
 from zproxy.upstream.wire import Frame, parse_frame
 
-FIXTURES = resolve_fixtures_dir(None)  # shared/fixtures/zai beside the repo
+FIXTURES = resolve_fixtures_dir(None)  # tests/fixtures/zai, or ZPROXY_FIXTURES_DIR
 
 
 @cache

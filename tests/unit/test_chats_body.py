@@ -8,15 +8,17 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.zai_script import DEFAULT_FIXTURES_DIR
+from tests.fakes.zai_script import resolve_fixtures_dir
 from zproxy.upstream.chats import chat_id_from_response, chats_new_body
+
+FIXTURES = resolve_fixtures_dir(None)
 
 UID = "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"
 NOW_MS = 1767225600123
 
 
 def fixture(name: str) -> Any:
-    return json.loads((DEFAULT_FIXTURES_DIR / name).read_text())
+    return json.loads((FIXTURES / name).read_text())
 
 
 def ids() -> Any:

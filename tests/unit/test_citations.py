@@ -10,14 +10,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.fakes.zai_script import DEFAULT_FIXTURES_DIR
+from tests.fakes.zai_script import resolve_fixtures_dir
 from zproxy.sse import SSEDecoder
 from zproxy.translate.buffer import MessageRenderer
 from zproxy.translate.citations import CitationFilter, search_sources
 from zproxy.translate.events import Content, Event, ToolBlock
 from zproxy.upstream.wire import parse_frame
 
-FIXTURES = DEFAULT_FIXTURES_DIR
+FIXTURES = resolve_fixtures_dir(None)
 URL1 = "https://redis.io/blog/redis-8-ga/"
 URL2 = "https://redis.io/docs/latest/develop/data-types/vector-sets/"
 

@@ -15,9 +15,11 @@ from aiohttp import FormData
 from pytest_aiohttp import AiohttpClient
 
 from tests.fakes.zai import FakeZai, Script, decoy_versions, parse_fe_version
-from tests.fakes.zai_script import DEFAULT_FIXTURES_DIR, split_events
+from tests.fakes.zai_script import resolve_fixtures_dir, split_events
 from zproxy.config import DEFAULT_SIGNING_SECRET
 from zproxy.upstream.signing import signature
+
+FIXTURES = resolve_fixtures_dir(None)
 
 FE = "prod-fe-1.1.35"
 V2 = "/api/v2/chat/completions"
@@ -26,7 +28,7 @@ Client = Any  # aiohttp.test_utils.TestClient
 
 
 def fixture(name: str) -> bytes:
-    return (DEFAULT_FIXTURES_DIR / name).read_bytes()
+    return (FIXTURES / name).read_bytes()
 
 
 def body_for(text: str = "你好，1+1等于几？", **extra: Any) -> dict[str, Any]:
