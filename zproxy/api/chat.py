@@ -237,30 +237,45 @@ async def corrective_retry(plan: ChatPlan, translator: ResponseTranslator,
     return list(retry.totals.calls)
 
 
-async def stream_chat(plan: ChatPlan, client: UpstreamClient, settings: Settings,
-                      trace: Trace, conversations: ConversationStore | None = None,
-                      ) -> AsyncGenerator[bytes, None]:
-    """SSE bytes: one yield per upstream read, then the finish, usage and [DONE]."""
+async def stream_chunks(plan: ChatPlan, client: UpstreamClient, settings: Settings,
+                        trace: Trace, conversations: ConversationStore | None = None,
+                        ) -> AsyncGenerator[list[dict[str, Any]], None]:
+    """`chat.completion.chunk` dicts: one list per upstream read, then the finish and usage.
+
+    The client-neutral stream every front door encodes in its own wire format (OpenAI SSE
+    here, Anthropic and Responses events elsewhere). Empty lists are never yielded.
+    """
     translator = plan.translator(settings)
     try:
         async with aclosing(client.stream_chat(plan.upstream, trace)) as batches:
             async for frames in batches:
                 chunks = translator.feed(frames)
                 if chunks:
-                    yield encode_chunks(chunks)
+                    yield chunks
                 if translator.stopped:
                     break
     finally:
         forget_stale(plan, trace, conversations)
     head = translator.end()
     if head:
-        yield encode_chunks(head)
+        yield head
     tail = translator.finish(await corrective_retry(plan, translator, client, settings))
     trace.usage = translator.usage()
     if conversations is not None:
         remember_turn(plan, translator.completion()["choices"][0]["message"], trace,
                       conversations)
-    yield encode_chunks(tail) + DONE
+    if tail:
+        yield tail
+
+
+async def stream_chat(plan: ChatPlan, client: UpstreamClient, settings: Settings,
+                      trace: Trace, conversations: ConversationStore | None = None,
+                      ) -> AsyncGenerator[bytes, None]:
+    """OpenAI SSE bytes: one yield per upstream read, then the finish, usage and [DONE]."""
+    async with aclosing(stream_chunks(plan, client, settings, trace, conversations)) as lists:
+        async for chunks in lists:
+            yield encode_chunks(chunks)
+    yield DONE
 
 
 async def complete_chat(plan: ChatPlan, client: UpstreamClient, settings: Settings,

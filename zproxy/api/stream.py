@@ -9,7 +9,7 @@ stream quietly; closing the batch iterator releases the upstream connection.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import aclosing
 from typing import Any, Final
 
@@ -42,14 +42,18 @@ def error_event(exc: BaseException) -> bytes:
 
 
 async def write_sse(request: web.Request, batches: AsyncGenerator[bytes, None], *,
-                    keepalive_s: float | None = None) -> web.StreamResponse:
+                    keepalive_s: float | None = None, keepalive: bytes = KEEPALIVE,
+                    on_error: Callable[[BaseException], bytes] = error_event,
+                    headers: Mapping[str, str] | None = None) -> web.StreamResponse:
+    """Pump SSE bytes to the client; `keepalive`, `on_error` and `headers` let another wire
+    format (Anthropic's `ping` and `error` events) reuse the same headers-sent rules."""
     async with aclosing(batches):
         first = await anext(batches, b"")  # raises before headers: a real HTTP status
-        response = web.StreamResponse(headers=SSE_HEADERS)
+        response = web.StreamResponse(headers={**SSE_HEADERS, **(headers or {})})
         await response.prepare(request)
         try:
             await response.write(first)
-            await _pump(response, batches, keepalive_s)
+            await _pump(response, batches, keepalive_s, keepalive)
         except (ConnectionResetError, asyncio.CancelledError):
             log.info("stream.client_gone")
             raise
@@ -59,13 +63,13 @@ async def write_sse(request: web.Request, batches: AsyncGenerator[bytes, None], 
             if found is not None:
                 body = to_openai_error(exc)[1]["error"]
                 found.error_type = body["code"] or body["type"]
-            await response.write(error_event(exc))
+            await response.write(on_error(exc))
         await response.write_eof()
         return response
 
 
 async def _pump(response: web.StreamResponse, batches: AsyncGenerator[bytes, None],
-                keepalive_s: float | None) -> None:
+                keepalive_s: float | None, keepalive: bytes) -> None:
     if keepalive_s is None:
         async for data in batches:
             await response.write(data)
@@ -74,7 +78,7 @@ async def _pump(response: web.StreamResponse, batches: AsyncGenerator[bytes, Non
         task = asyncio.ensure_future(anext(batches))
         try:
             while not (await asyncio.wait({task}, timeout=keepalive_s))[0]:
-                await response.write(KEEPALIVE)
+                await response.write(keepalive)
         except BaseException:
             task.cancel()
             await asyncio.wait({task})  # let the generator stop before aclosing() closes it
