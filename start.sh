@@ -35,15 +35,35 @@ ensure_venv() {  # $1: extra to install ("" or "test")
   fi
 }
 
-ensure_chromium() {  # the dashboard tests drive a real headless Chromium (Debian package)
-  if command -v chromium >/dev/null 2>&1 || [ -n "${ZPROXY_CHROMIUM:-}" ]; then return 0; fi
+apt_updated=""
+apt_install() {  # $@: Debian packages; `apt-get update` runs once per start.sh
   local sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  if [ -z "$apt_updated" ]; then $sudo apt-get update -qq; apt_updated=1; fi
+  $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
+ensure_chromium() {  # the dashboard tests drive a real headless Chromium (Debian package)
+  if command -v chromium >/dev/null 2>&1 || [ -n "${ZPROXY_CHROMIUM:-}" ]; then return 0; fi
   if command -v apt-get >/dev/null 2>&1; then
     echo "zproxy: installing Chromium for the browser tests…" >&2
-    $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium >/dev/null
+    apt_install chromium
   else
     echo "zproxy: chromium not found and no apt-get; set ZPROXY_CHROMIUM=/path/to/chromium" >&2
+  fi
+}
+
+ensure_services() {  # the shared-state tests run a real redis-server and PostgreSQL
+  local missing=()
+  command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  command -v initdb >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null ||
+    missing+=(postgresql)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if command -v apt-get >/dev/null 2>&1; then
+    echo "zproxy: installing ${missing[*]} for the shared-state tests…" >&2
+    apt_install "${missing[@]}"
+  else
+    echo "zproxy: ${missing[*]} not found and no apt-get; those tests will be skipped" >&2
   fi
 }
 
@@ -52,6 +72,7 @@ case "${1:-serve}" in
     shift
     ensure_venv test
     ensure_chromium
+    ensure_services
     "$VENV/bin/ruff" check zproxy tests run.py
     "$VENV/bin/mypy"
     exec "$VENV/bin/python" -m pytest -q "$@"

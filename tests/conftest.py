@@ -23,6 +23,8 @@ from zproxy.config import Settings
 from zproxy.models import ModelCatalog
 from zproxy.server import start
 
+pytest_plugins = ["tests.servers"]  # real redis-server and PostgreSQL fixtures
+
 # Tests never read the developer's .env; settings are always built explicitly.
 _ENV_PREFIXES = ("ZAI_", "AUTH_TOKEN", "API_KEY", "DEFAULT_KEY", "UPSTREAM_", "ANONYMOUS_MODE",
                  "TOOL", "DASHBOARD_", "HTTP_PROXY", "HTTPS_PROXY")
