@@ -88,6 +88,18 @@ def _seconds(raw: str) -> float:
     return value
 
 
+def _workers(raw: str) -> int:
+    value = raw.strip().lower()
+    return (os.cpu_count() or 1) if value == "auto" else _pos_int(value)
+
+
+def _redis_url(raw: str) -> str | None:
+    value = raw.strip()
+    if value and urlsplit(value).scheme not in {"redis", "rediss", "unix"}:
+        raise ValueError("expected a redis://, rediss:// or unix:// URL")
+    return value or None
+
+
 def _str(raw: str) -> str:
     return raw.strip()
 
@@ -293,6 +305,15 @@ VARIABLES: Final[tuple[Var, ...]] = (
     _v("trusted_proxies", "TRUSTED_PROXIES", _csv, "",
        "Peer addresses whose X-Forwarded-For is believed (comma list, `*` for any).",
        "dashboard"),
+    # scale: several processes and instances
+    _v("workers", "WORKERS WEB_CONCURRENCY", _workers, "1",
+       "Server processes sharing the port (`auto`: one per CPU). Without REDIS_URL each "
+       "keeps its own state.", "scale"),
+    _v("redis_url", "REDIS_URL", _redis_url, "",
+       "Redis shared by every worker and instance: persisted chats, token health, rate "
+       "limits, the dashboard. Empty: in-process memory.", "scale", secret=True),
+    _v("instance_name", "INSTANCE_NAME", _opt_str, "",
+       "This instance's name on the shared dashboard (default: host name and pid).", "scale"),
 )
 
 _BY_FIELD: Final = {var.field: var for var in VARIABLES}
@@ -356,6 +377,9 @@ class Settings:
     dashboard_enabled: bool = True
     dashboard_public: bool = False
     trusted_proxies: tuple[str, ...] = ()
+    workers: int = 1
+    redis_url: str | None = None
+    instance_name: str | None = None
 
     def __post_init__(self) -> None:
         if self.upstream_endpoint:  # legacy full URL wins over base + path
