@@ -11,6 +11,11 @@ import asyncio
 import json
 from typing import Any
 
+import aiohttp
+from openapi_schema_validator import OAS31Validator
+from openapi_spec_validator import validate
+from openapi_spec_validator.validation.validators import OpenAPIV31SpecValidator
+
 from tests.conftest import Proxy
 from tests.e2e.helpers import async_client, sync_client
 from tests.e2e.responses_helpers import (
@@ -219,3 +224,22 @@ async def test_function_call_streaming_arguments(proxy: Proxy, fake: FakeZai) ->
     assert [i.type for i in items] == ["message", "function_call", "function_call"]
     assert [i.call_id for i in items[1:]] == [i.call_id for i in final.output[1:]]
     assert final.output[1].arguments == items[1].arguments
+
+
+async def test_openapi_and_docs_describe_the_routes(proxy: Proxy) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{proxy.url}/openapi.json") as resp:
+            spec = await resp.json()
+        async with http.get(f"{proxy.url}/docs") as resp:
+            page = await resp.text()
+    validate(spec, cls=OpenAPIV31SpecValidator)
+    paths = spec["paths"]
+    assert set(paths["/v1/responses/{response_id}"]) == {"get", "delete"}
+    assert "text/event-stream" in paths["/v1/responses"]["post"]["responses"]["200"]["content"]
+    client = async_client(proxy.base_url)
+    for model in ("GLM-4.5-Thinking", "GLM-4.5-Search"):
+        response = await client.responses.create(model=model, input="1+1?")
+        OAS31Validator({"$ref": "#/components/schemas/Response",
+                        "components": spec["components"]}).validate(response.to_dict())
+    assert 'id="responses-parameters-table"' in page
+    assert "previous_response_id" in page and "/v1/responses/{response_id}" in page
