@@ -56,6 +56,23 @@ async def test_previous_response_id_across_three_turns(proxy: Proxy, fake: FakeZ
     assert len({first.id, second.id, third.id}) == 3
 
 
+async def test_chained_turns_continue_one_persisted_upstream_chat(proxy: Proxy,
+                                                                  fake: FakeZai) -> None:
+    client = async_client(proxy.base_url)
+    previous: str | None = None
+    for turn in range(3):
+        response = await client.responses.create(model="GLM-4.7", input=f"question {turn}",
+                                                 previous_response_id=previous)
+        previous = response.id
+    assert len([r for r in fake.requests if r.path == "/api/v1/chats/new"]) == 1
+    (chat,) = fake.chats.values()
+    assert chat.completions == 3
+    sent = [r.json for r in fake.completions]
+    assert [b["messages"] for b in sent] == [[{"role": "user", "content": f"question {i}"}]
+                                             for i in range(3)]
+    assert {b["chat_id"] for b in sent} == {chat.id}
+
+
 async def test_retrieve_and_delete(proxy: Proxy) -> None:
     client = async_client(proxy.base_url)
     created = await client.responses.create(model="GLM-4.6", input="1+1?",
@@ -154,13 +171,15 @@ async def _post(proxy: Proxy, body: Any) -> tuple[int, Any]:
     ({"model": "GLM-4.6", "input": [{"role": "robot", "content": "x"}]}, "input[0].role"),
     ({"model": "GLM-4.6", "input": [{"type": "function_call", "name": "f"}]},
      "input[0].call_id"),
-    ({"model": "GLM-4.6", "input": [{"type": "mystery"}]}, "input[0].type"),
+    ({"model": "GLM-4.6", "input": [{"type": 7}]}, "input[0].type"),
     ({"model": "GLM-4.6", "input": "x", "tools": [{"type": "computer_use"}]},
      "tools[0].type"),
     ({"model": "GLM-4.6", "input": "x", "tool_choice": "sometimes"}, "tool_choice"),
     ({"model": "GLM-4.6", "input": "x", "text": {"format": {"type": "yaml"}}}, "text.format"),
     ({"model": "GLM-4.6", "input": "x", "reasoning": {"effort": "extreme"}},
      "reasoning.effort"),
+    ({"model": "GLM-4.6", "input": "x", "reasoning": {"summary": "long"}},
+     "reasoning.summary"),
     ({"model": "GLM-4.6", "input": "x", "max_output_tokens": 0}, "max_output_tokens"),
     ({"model": "GLM-4.6", "input": "x", "temperature": 3}, "temperature"),
     ({"model": "GLM-4.6", "input": "x", "background": True}, "background"),

@@ -36,6 +36,7 @@ def test_items_map_to_chat_messages() -> None:
         {"role": "user", "content": [{"type": "input_text", "text": "look"},
                                      {"type": "input_image", "image_url": "data:image/png;x"}]},
         {"type": "reasoning", "id": "rs_1", "summary": []},
+        {"type": "web_search_call", "id": "ws_1", "status": "completed"},  # skipped
         {"type": "message", "role": "assistant",
          "content": [{"type": "output_text", "text": "calling", "annotations": []}]},
         {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},

@@ -22,10 +22,9 @@ TEXT_PARTS: Final = frozenset({"input_text", "output_text", "text", "summary_tex
 # Built-in tools the upstream runs itself: web search maps to the model's search mode.
 SEARCH_TOOLS: Final = frozenset({"web_search", "web_search_preview",
                                  "web_search_2025_08_26", "web_search_preview_2025_03_11"})
-# Item types that carry nothing the upstream can use (reasoning we produced, references).
-IGNORED_ITEMS: Final = frozenset({"reasoning", "item_reference", "compaction"})
 NO_THINKING_EFFORTS: Final = frozenset({"none", "minimal"})
 EFFORTS: Final = frozenset({"none", "minimal", "low", "medium", "high", "xhigh", "max"})
+SUMMARIES: Final = frozenset({"auto", "concise", "detailed"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,10 +130,12 @@ def _item(item: Any, where: str) -> dict[str, Any] | None:
             raise _bad(f"'{where}.output' must be a string or an array of parts",
                        f"{where}.output", "invalid_type")
         return item
-    if kind in IGNORED_ITEMS:
-        return None
-    raise _bad(f"input item type '{kind}' is not supported", f"{where}.type",
-               "unsupported_parameter")
+    if not isinstance(kind, str):
+        raise _bad(f"'{where}.type' must be a string", f"{where}.type", "invalid_type")
+    # Everything else (our own reasoning items replayed, item references, calls of built-in
+    # tools the client ran elsewhere) carries nothing the upstream can use: skipped, as
+    # the Responses API's newer item types must not break older servers (§13.3).
+    return None
 
 
 def _input(body: Mapping[str, Any]) -> tuple[dict[str, Any], ...]:
@@ -209,7 +210,11 @@ def _reasoning(body: Mapping[str, Any]) -> dict[str, Any] | None:
     if effort is not None and effort not in EFFORTS:
         raise _bad(f"'reasoning.effort' must be one of {', '.join(sorted(EFFORTS))}",
                    "reasoning.effort")
-    return {"effort": effort, "summary": reasoning.get("summary")}
+    summary = reasoning.get("summary") or reasoning.get("generate_summary")  # older name
+    if summary is not None and summary not in SUMMARIES:
+        raise _bad(f"'reasoning.summary' must be one of {', '.join(sorted(SUMMARIES))}",
+                   "reasoning.summary")
+    return {"effort": effort, "summary": summary}
 
 
 def _thinking(body: Mapping[str, Any], reasoning: dict[str, Any] | None) -> bool | None:
