@@ -117,6 +117,7 @@ def create_app(settings: Settings, *, models: ModelCatalog | None = None) -> web
         web.post("/v1/responses", responses.create_response),
         web.get("/v1/responses/{response_id}", responses.get_response),
         web.delete("/v1/responses/{response_id}", responses.delete_response),
+        web.get("/v1/responses/{response_id}/input_items", responses.list_input_items),
         web.get("/v1/models", handlers.list_models),
         web.get("/v1/models/{model:.+}", handlers.get_model),
     ])

@@ -31,6 +31,8 @@ ENDPOINTS: Final = {
                      "reasoning items, `previous_response_id`.",
     "/v1/responses/{response_id}": "A stored response (GET) or its removal (DELETE); "
                                    "404 `response_not_found` when unknown or expired.",
+    "/v1/responses/{response_id}/input_items": "The stored response's input items, as a "
+                                               "cursor page (`order`, `limit`, `after`).",
     "/v1/models": "Every public model name, as OpenAI `model` objects.",
     "/v1/models/{model}": "One model object (404 `model_not_found` otherwise).",
     "/dashboard": "Live request statistics (HTML; refreshes itself).",

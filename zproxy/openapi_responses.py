@@ -122,6 +122,11 @@ def _request() -> dict[str, Any]:
 RESPONSES_SCHEMAS: Final = {
     "ResponseRequest": _request(), "Response": _RESPONSE, "ResponseItem": _ITEM,
     "ResponseUsage": _RESPONSE_USAGE,
+    "ResponseItemList": {"type": "object", "required": ["object", "data", "has_more"],
+                         "properties": {"object": {"type": "string", "const": "list"},
+                                        "data": {"type": "array", "items": _OBJ},
+                                        "has_more": _BOOL, "first_id": _NULLABLE_STR,
+                                        "last_id": _NULLABLE_STR}},
     "ResponseDeleted": {"type": "object", "properties": {
         "id": _STR, "object": {"type": "string", "const": "response.deleted"},
         "deleted": _BOOL}},
@@ -160,4 +165,16 @@ def responses_paths(secured: list[dict[str, list[str]]],
                        "responses": {"200": {"description": "Deleted",
                                              "content": content("ResponseDeleted")},
                                      **errors([401, 404])}}},
+        "/v1/responses/{response_id}/input_items": {"get": {
+            "operationId": "listInputItems", "summary": "The input items of a stored response",
+            "security": secured,
+            "parameters": [*by_id,
+                           {"name": "order", "in": "query",
+                            "schema": {"type": "string", "enum": ["asc", "desc"]}},
+                           {"name": "limit", "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+                           {"name": "after", "in": "query", "schema": _STR}],
+            "responses": {"200": {"description": "A cursor page of input items",
+                                  "content": content("ResponseItemList")},
+                          **errors([400, 401, 404])}}},
     }

@@ -12,6 +12,8 @@ from typing import Any
 import aiohttp
 import openai
 import pytest
+from openai.types.responses import ResponseItem
+from pydantic import TypeAdapter
 
 from tests.conftest import Proxy
 from tests.e2e.helpers import async_client, sync_client
@@ -25,6 +27,8 @@ from tests.e2e.responses_helpers import (
 )
 from tests.e2e.test_errors import assert_error_shape
 from tests.fakes.zai import FakeZai, Script
+
+ITEM = TypeAdapter(ResponseItem)
 
 
 def _roles_and_texts(fake: FakeZai) -> list[tuple[str, str]]:
@@ -94,6 +98,34 @@ async def test_retrieve_and_delete(proxy: Proxy) -> None:
     assert bad.value.param == "previous_response_id"
 
 
+async def test_input_items_are_listed_and_paged(proxy: Proxy) -> None:
+    client = async_client(proxy.base_url)
+    created = await client.responses.create(model="GLM-4.6", input=[
+        {"role": "developer", "content": "rules"},
+        {"role": "user", "content": [{"type": "input_text", "text": "first"}]},
+        {"type": "message", "role": "assistant",
+         "content": [{"type": "output_text", "text": "ok", "annotations": []}]},
+        {"role": "user", "content": "second"}])
+    newest_first = [item async for item in client.responses.input_items.list(created.id,
+                                                                              limit=3)]
+    for item in newest_first:
+        ITEM.validate_python(item.to_dict())
+    assert [(i.type, i.role) for i in newest_first] == [
+        ("message", "user"), ("message", "assistant"), ("message", "user"),
+        ("message", "developer")]
+    assert newest_first[0].content[0].text == "second"
+    assert newest_first[1].content[0].type == "output_text"
+    assert len({i.id for i in newest_first}) == 4
+    page = await client.responses.input_items.list(created.id, limit=3, order="asc")
+    assert page.has_more and [i.id for i in page.data] == [i.id for i in newest_first][:0:-1]
+    again = await client.responses.input_items.list(created.id, order="asc")
+    assert [i.id for i in again.data] == [i.id for i in page.data] + [newest_first[0].id]
+    with pytest.raises(openai.BadRequestError):
+        await client.responses.input_items.list(created.id, limit=1000)
+    with pytest.raises(openai.NotFoundError):
+        await client.responses.input_items.list("resp_nope")
+
+
 async def test_streamed_responses_are_stored(proxy: Proxy) -> None:
     client = async_client(proxy.base_url)
     async with client.responses.stream(model="GLM-4.6", input="1+1?") as stream:
@@ -129,6 +161,11 @@ async def test_tool_outputs_continue_a_stored_response(proxy: Proxy, fake: FakeZ
         input=[{"type": "function_call_output", "call_id": c.call_id, "output": out}
                for c, out in zip(calls, ["sunny", "14:05"], strict=True)])
     assert second.output_text == "Sunny, 14:05."
+    listed = [item async for item in client.responses.input_items.list(second.id,
+                                                                        order="asc")]
+    assert [(i.type, i.call_id) for i in listed] == [("function_call_output", c.call_id)
+                                                     for c in calls]
+    assert all(i.id.startswith("fco_") and i.status == "completed" for i in listed)
     history = fake.completions[-1].json["messages"]
     assert [m["role"] for m in history] == ["system", "user", "assistant", "user"]
     assert "sunny" in history[-1]["content"] and "14:05" in history[-1]["content"]

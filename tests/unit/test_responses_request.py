@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
+from zproxy.api.responses.items import input_items_page, item_view, with_ids
 from zproxy.api.responses.request import (
     items_to_messages,
     parse_responses_request,
@@ -152,3 +153,30 @@ def test_history_survives_eviction_of_ancestors() -> None:
     assert found is not None
     assert [item["content"] for item in found.history()] == ["q1", "a1", "q2", "a2"]
     assert store.delete("resp_2") is True and store.get("resp_2") is None
+
+
+# --- input item listing ---------------------------------------------------------------------
+
+
+def test_item_ids_and_views() -> None:
+    counter = iter(range(100))
+    items = with_ids([{"type": "message", "role": "user", "content": [
+        {"type": "input_image", "image_url": "data:x"}]},
+        {"type": "function_call", "id": "fc_kept", "call_id": "c", "name": "f",
+         "arguments": "{}"}], lambda prefix: f"{prefix}_{next(counter)}")
+    assert [i["id"] for i in items] == ["msg_0", "fc_kept"]
+    assert item_view(items[0])["content"] == [{"type": "input_image", "image_url": "data:x",
+                                               "detail": "auto"}]
+    assert item_view(items[1])["status"] == "completed"
+
+
+def test_input_items_page_cursor() -> None:
+    items = [{"type": "message", "role": "user", "content": str(i), "id": f"msg_{i}"}
+             for i in range(5)]
+    page = input_items_page(items, order="asc", limit=2, after="msg_1")
+    assert [i["id"] for i in page["data"]] == ["msg_2", "msg_3"] and page["has_more"]
+    assert (page["first_id"], page["last_id"]) == ("msg_2", "msg_3")
+    assert input_items_page(items)["data"][0]["id"] == "msg_4"
+    for bad in ({"order": "sideways"}, {"limit": 0}, {"after": "msg_9"}):
+        with pytest.raises(ClientRequestError):
+            input_items_page(items, **bad)  # type: ignore[arg-type]

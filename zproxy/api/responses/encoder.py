@@ -145,18 +145,18 @@ class ResponseEncoder:
                                       summary_index=0, delta=text))
 
     def _call(self, call: dict[str, Any], events: list[Event]) -> None:
+        """A head (with `id`) opens a function_call item; argument chunks fill it."""
         function = call.get("function") or {}
+        index = call.get("index", 0)
         if call.get("id"):
-            item = self._begin("function_call", events, call_id=call["id"],
-                               name=function.get("name", ""))
-            self._calls[call.get("index", 0)] = item
-        item_or_none = self._calls.get(call.get("index", 0))
+            self._calls[index] = self._begin("function_call", events, call_id=call["id"],
+                                             name=function.get("name", ""))
+        item = self._calls.get(index)
         arguments = function.get("arguments") or ""
-        if item_or_none is None or item_or_none is not self._open or not arguments:
-            return
-        item_or_none.text.append(arguments)
-        events.append(self._event("response.function_call_arguments.delta",
-                                  **item_or_none.where, delta=arguments))
+        if item is not None and item is self._open and arguments:
+            item.text.append(arguments)
+            events.append(self._event("response.function_call_arguments.delta",
+                                      **item.where, delta=arguments))
 
     def _annotate(self, annotations: list[dict[str, Any]], events: list[Event]) -> None:
         """Chat annotations index the whole answer text; here each message item has its own

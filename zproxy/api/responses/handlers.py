@@ -1,4 +1,6 @@
-"""`POST /v1/responses`, `GET` and `DELETE /v1/responses/{id}`: orchestration only.
+"""`POST /v1/responses`, `GET`/`DELETE /v1/responses/{id}` and its `input_items`.
+
+Orchestration only.
 
 parse → (stored chain) → `plan_chat` → `stream_chunks` → `ResponseEncoder` → SSE or JSON.
 The stream's first upstream read is awaited before `response.created` is yielded, so
@@ -18,6 +20,7 @@ from aiohttp import web
 
 from zproxy.api.chat import ChatPlan, load_images, plan_chat, stream_chunks
 from zproxy.api.responses.encoder import ResponseEncoder, encode_events
+from zproxy.api.responses.items import input_items_page, with_ids
 from zproxy.api.responses.objects import ResponseShell
 from zproxy.api.responses.request import (
     ResponsesRequest,
@@ -85,7 +88,8 @@ async def _create(request: web.Request, trace: Trace) -> web.StreamResponse:
 
     def save() -> None:
         if req.store:
-            app[RESPONSES].put(StoredResponse(encoder.response, req.input, previous))
+            stored = StoredResponse(encoder.response, with_ids(req.input, new_id), previous)
+            app[RESPONSES].put(stored)
 
     chunks = _chunks(request, plan, trace)
     if req.stream:
@@ -138,3 +142,12 @@ async def delete_response(request: web.Request) -> web.Response:
     stored = _stored(request)
     request.app[RESPONSES].delete(stored.id)
     return _json({"id": stored.id, "object": "response.deleted", "deleted": True})
+
+
+async def list_input_items(request: web.Request) -> web.Response:
+    query = request.query
+    limit = query.get("limit", "20")
+    if not limit.isdigit():
+        raise ClientRequestError("'limit' must be an integer", param="limit")
+    return _json(input_items_page(_stored(request).input, order=query.get("order", "desc"),
+                                  after=query.get("after"), limit=int(limit)))
