@@ -10,12 +10,21 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from zproxy.api import handlers
+from zproxy.api import handlers, ready
 from zproxy.api.responses import handlers as responses
 from zproxy.api.responses.store import MemoryResponseStore
 from zproxy.config import Settings
 from zproxy.errors import ProxyError
-from zproxy.keys import CONVERSATIONS, HTTP, IMAGE_HTTP, MODELS, RESPONSES, SETTINGS, UPSTREAM
+from zproxy.keys import (
+    CONVERSATIONS,
+    HTTP,
+    IMAGE_HTTP,
+    MODELS,
+    RESPONSES,
+    SETTINGS,
+    STATE,
+    UPSTREAM,
+)
 from zproxy.middlewares import (
     add_cors_headers,
     client_auth,
@@ -24,7 +33,10 @@ from zproxy.middlewares import (
     request_context,
 )
 from zproxy.models import ModelCatalog, build_catalog
-from zproxy.observability import setup_observability
+from zproxy.observability import STATS, setup_observability
+from zproxy.state import open_state
+from zproxy.state.cluster import publishing
+from zproxy.state.conversations import SharedConversationStore
 from zproxy.upstream.client import UpstreamClient
 from zproxy.upstream.conversations import ConversationStore
 from zproxy.upstream.vision import GuardedResolver
@@ -33,6 +45,16 @@ log = structlog.get_logger(__name__)
 
 MAX_REQUEST_BYTES = 64 * 1024 * 1024  # base64 images make big bodies
 GUEST_UPKEEP_S: Final = 30.0  # ZY's maintenance interval (zai-protocol.md §10)
+
+
+async def _state_ctx(app: web.Application) -> AsyncIterator[None]:
+    async with app[STATE].running():
+        yield
+
+
+async def _cluster_ctx(app: web.Application) -> AsyncIterator[None]:
+    async with publishing(app[STATE], app[STATS]):
+        yield
 
 
 async def _upstream_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -102,17 +124,23 @@ def create_app(settings: Settings, *, models: ModelCatalog | None = None) -> web
     )
     app[SETTINGS] = settings
     app[MODELS] = models or build_catalog(settings.model_map, settings.model_aliases)
-    app[CONVERSATIONS] = ConversationStore(settings.conversation_max,
-                                           settings.conversation_ttl_s)
+    state = app[STATE] = open_state(settings)
+    app[CONVERSATIONS] = (
+        SharedConversationStore(state, settings.conversation_max, settings.conversation_ttl_s)
+        if state.shared else
+        ConversationStore(settings.conversation_max, settings.conversation_ttl_s))
     app[RESPONSES] = MemoryResponseStore(settings.response_store_max,
                                          settings.response_store_ttl_s)
+    app.cleanup_ctx.append(_state_ctx)
     app.cleanup_ctx.append(_upstream_ctx)
     app.cleanup_ctx.append(_background_ctx)
     setup_observability(app)
+    app.cleanup_ctx.append(_cluster_ctx)
     app.on_response_prepare.append(add_cors_headers)
     app.router.add_routes([
         web.get("/", handlers.root),
         web.get("/health", handlers.health),
+        web.get("/health/ready", ready.ready),
         web.post("/v1/chat/completions", handlers.chat_completions),
         web.post("/v1/responses", responses.create_response),
         web.get("/v1/responses/{response_id}", responses.get_response),

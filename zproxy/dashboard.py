@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 import aiohttp_jinja2
@@ -81,8 +81,10 @@ class DashboardViews:
     """Handlers bound to one app's recorder, metrics and settings (datasette-style views)."""
 
     def __init__(self, settings: Settings, stats: StatsRecorder, metrics: Metrics, *,
-                 secret: bytes | None = None, clock: Callable[[], float] = time.time) -> None:
+                 secret: bytes | None = None, clock: Callable[[], float] = time.time,
+                 cluster: Callable[[], Awaitable[dict[str, Any]]] | None = None) -> None:
         self._settings = settings
+        self._cluster = cluster  # every instance's figures (zproxy.state.cluster)
         self._stats = stats
         self._metrics = metrics
         self._secret = secret if secret is not None else session_secret(settings.client_keys)
@@ -116,8 +118,9 @@ class DashboardViews:
     async def page(self, request: web.Request) -> web.StreamResponse:
         if not self.allowed(request):
             raise web.HTTPSeeOther(LOGIN_PATH)
-        context = {"title": "Dashboard", "page": "dashboard",
-                   "stats": self._stats.snapshot(), "recent": self._stats.recent(),
+        stats, recent = await self._figures()
+        context = {"title": "Dashboard", "page": "dashboard", "cluster": stats["cluster"],
+                   "stats": stats, "recent": recent,
                    "refresh_ms": int(_refresh_s(request) * 1000),
                    "logout": self.login_required}
         response = aiohttp_jinja2.render_template("dashboard.html", request, context)
@@ -127,12 +130,22 @@ class DashboardViews:
     async def stats_json(self, request: web.Request) -> web.Response:
         if not self.allowed(request):
             return _unauthorized()
-        return _json(self._stats.snapshot())
+        return _json((await self._figures())[0])
 
     async def requests_json(self, request: web.Request) -> web.Response:
         if not self.allowed(request):
             return _unauthorized()
-        return _json({"object": "list", "data": self._stats.recent()})
+        return _json({"object": "list", "data": (await self._figures())[1]})
+
+    async def _figures(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """This instance's snapshot with the cluster beside it, and the recent requests of
+        every instance (newest first, each naming its instance)."""
+        stats = self._stats.snapshot()
+        if self._cluster is None:
+            return {**stats, "cluster": None}, self._stats.recent()
+        cluster = await self._cluster()
+        return {**stats, "cluster": {k: v for k, v in cluster.items() if k != "recent"}}, \
+            cluster["recent"]
 
     async def metrics(self, request: web.Request) -> web.Response:
         if not self.allowed(request):

@@ -7,6 +7,7 @@ from aiohttp import ClientSession, web
 from zproxy.api.responses.store import ResponseStore
 from zproxy.config import Settings
 from zproxy.models import ModelCatalog
+from zproxy.state.bus import LocalState
 from zproxy.upstream.client import UpstreamClient
 from zproxy.upstream.conversations import ConversationStore
 
@@ -17,3 +18,4 @@ UPSTREAM = web.AppKey("upstream", UpstreamClient)
 CONVERSATIONS = web.AppKey("conversations", ConversationStore)
 RESPONSES = web.AppKey("responses", ResponseStore)  # stored /v1/responses answers
 IMAGE_HTTP = web.AppKey("image_http", ClientSession)  # fetches client image URLs, guarded
+STATE = web.AppKey("state", LocalState)  # runtime state: local, or shared through Redis

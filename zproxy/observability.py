@@ -21,9 +21,10 @@ from aiohttp.typedefs import Handler, Middleware
 from zproxy.dashboard import DashboardViews
 from zproxy.docs import DocsViews
 from zproxy.errors import ProxyError, to_openai_error
-from zproxy.keys import SETTINGS, UPSTREAM
+from zproxy.keys import SETTINGS, STATE, UPSTREAM
 from zproxy.metrics import Metrics
 from zproxy.middlewares import client_auth
+from zproxy.state.cluster import cluster_view
 from zproxy.stats import (
     ABORT_STATUS,
     CLIENT_ABORT,
@@ -149,7 +150,9 @@ def setup_observability(app: web.Application) -> None:
     metrics = app[METRICS] = Metrics(pool=lambda: _pool_snapshot(app))
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(WEB_DIR / "templates"),
                          autoescape=True, undefined=jinja2.StrictUndefined)
-    app.router.add_routes(DashboardViews(settings, stats, metrics).routes())
+    state = app.get(STATE)
+    cluster = None if state is None else (lambda: cluster_view(state, stats))
+    app.router.add_routes(DashboardViews(settings, stats, metrics, cluster=cluster).routes())
     app.router.add_routes(DocsViews().routes())
     app.router.add_static("/static/", WEB_DIR / "static", name="static")
     app.on_response_prepare.append(_on_prepare)

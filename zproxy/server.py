@@ -16,22 +16,23 @@ from aiohttp import web
 from zproxy.app import create_app
 from zproxy.config import ConfigError, Settings, load_settings
 from zproxy.log import configure_logging
+from zproxy.workers import reuse_port_supported, supervise
 
 log = structlog.get_logger(__name__)
 
 
 async def start(app: web.Application, host: str, port: int,
-                grace_s: float) -> web.AppRunner:
+                grace_s: float, *, reuse_port: bool = False) -> web.AppRunner:
     runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=grace_s,
                            access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    await web.TCPSite(runner, host, port, reuse_port=reuse_port or None).start()
     return runner
 
 
 async def serve(settings: Settings) -> None:
     runner = await start(create_app(settings), settings.host, settings.port,
-                         settings.shutdown_grace_s)
+                         settings.shutdown_grace_s, reuse_port=settings.workers > 1)
     mode = "user tokens" if settings.upstream_tokens else "guest sessions"
     log.info("server.started", url=f"http://{settings.host}:{settings.port}",
              upstream=settings.upstream_base, credentials=mode)
@@ -54,6 +55,17 @@ def main() -> int:
         print(f"zproxy: configuration error: {exc}")
         return 2
     configure_logging(settings)
+    if settings.workers > 1:
+        if reuse_port_supported():
+            return supervise(settings, run)
+        log.warning("workers.unsupported", workers=settings.workers,
+                    reason="no SO_REUSEPORT on this platform: serving in one process")
+        settings = settings.replace(workers=1)
+    return run(settings)
+
+
+def run(settings: Settings) -> int:
+    """One server process until SIGINT/SIGTERM (a worker, when WORKERS > 1)."""
     try:
         import uvloop
     except ImportError:  # Windows has no uvloop

@@ -100,8 +100,9 @@ class Supervisor:
         self.stopping = True
 
     def _spawn(self, slot: _Slot) -> None:
-        process = self._context.Process(target=_worker_main, args=(self.target, self.settings),
-                                        name=f"zproxy-worker-{slot.index}", daemon=False)
+        process = self._context.Process(  # type: ignore[attr-defined]
+            target=_worker_main, args=(self.target, self.settings),
+            name=f"zproxy-worker-{slot.index}", daemon=False)
         process.start()
         slot.process, slot.started = process, time.monotonic()
 

@@ -150,7 +150,19 @@
     fillTable("recent-table", recent, (r) => [fmtTime(r.time), r.method, r.path, String(r.status),
       r.model ?? dash, fmtBool(r.stream), fmtMs(r.duration_ms), fmtMs(r.ttft_ms),
       `${r.prompt_tokens ?? dash}/${r.completion_tokens ?? dash}`, String(r.attempts), r.client,
-      r.client_ip, r.error_type ?? dash], "No requests yet", (r) => (r.ok ? "ok" : "fail"));
+      r.client_ip, r.error_type ?? dash, r.instance ?? dash], "No requests yet",
+      (r) => (r.ok ? "ok" : "fail"));
+    if (stats.cluster) {
+      const c = stats.cluster;
+      fillTable("instances-table", c.instances, (i) => [i.instance + (i.self ? " (this one)" : ""),
+        String(i.pid), fmtInt(i.totals.requests), fmtInt(i.totals.failures),
+        `${fmtInt(i.totals.prompt_tokens)}/${fmtInt(i.totals.completion_tokens)}`,
+        `${Math.round(i.uptime_s)} s`], "No instances");
+      const summary = document.getElementById("cluster-summary");
+      if (summary) summary.textContent = `${c.instances.length} · ` + (c.shared
+        ? (c.redis_ok ? "shared through Redis" : "shared through Redis · Redis unreachable: local figures only")
+        : "this process only");
+    }
     drawRequests(stats.timeline);
     drawLatency(stats.timeline);
   }

@@ -264,6 +264,7 @@ async def stream_chunks(plan: ChatPlan, client: UpstreamClient, settings: Settin
     if conversations is not None:
         remember_turn(plan, translator.completion()["choices"][0]["message"], trace,
                       conversations)
+        await conversations.flush()  # before the last chunk: the next turn may go elsewhere
     if tail:
         yield tail
 
@@ -296,4 +297,5 @@ async def complete_chat(plan: ChatPlan, client: UpstreamClient, settings: Settin
     trace.usage = completion["usage"]
     if conversations is not None:
         remember_turn(plan, completion["choices"][0]["message"], trace, conversations)
+        await conversations.flush()
     return completion

@@ -144,12 +144,9 @@ class ConversationStore:
         """`messages` is the client history plus the assistant reply we just produced."""
         self.forget(binding)
         key = conversation_key(model, messages)
-        old = self._entries.pop(key, None)
-        if old is not None:
-            self._by_chat.pop(old.binding.chat_id, None)
-        self._entries[key] = _Entry(binding, self._clock() + self._ttl)
-        self._by_chat[binding.chat_id] = key
-        self._evict()
+        expires = self._clock() + self._ttl
+        self._put(key, binding, expires)
+        self._stored(key, binding, expires)
 
     def lookup(self, model: str,
                messages: Sequence[Mapping[str, Any]]) -> tuple[ChatBinding, int] | None:
@@ -174,6 +171,28 @@ class ConversationStore:
         key = self._by_chat.get(binding.chat_id)
         if key is not None:
             self._drop(key)
+            self._forgotten(key)
+
+    async def flush(self) -> None:
+        """Wait until this process's changes are visible to the others (shared stores)."""
+
+    # Hooks for a shared store (zproxy.state): what this process changed, to pass on.
+    def _stored(self, key: str, binding: ChatBinding, expires: float) -> None:
+        pass
+
+    def _forgotten(self, key: str) -> None:
+        pass
+
+    def _put(self, key: str, binding: ChatBinding, expires: float) -> None:
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self._by_chat.pop(old.binding.chat_id, None)
+        previous = self._by_chat.get(binding.chat_id)
+        if previous is not None:  # one live entry per chat, whoever moved it
+            self._drop(previous)
+        self._entries[key] = _Entry(binding, expires)
+        self._by_chat[binding.chat_id] = key
+        self._evict()
 
     def _drop(self, key: str) -> None:
         entry = self._entries.pop(key, None)
