@@ -37,6 +37,7 @@ from zproxy.observability import STATS, setup_observability
 from zproxy.state import open_state
 from zproxy.state.cluster import publishing
 from zproxy.state.conversations import SharedConversationStore
+from zproxy.state.responses import SharedResponseStore
 from zproxy.upstream.client import UpstreamClient
 from zproxy.upstream.conversations import ConversationStore
 from zproxy.upstream.vision import GuardedResolver
@@ -129,8 +130,10 @@ def create_app(settings: Settings, *, models: ModelCatalog | None = None) -> web
         SharedConversationStore(state, settings.conversation_max, settings.conversation_ttl_s)
         if state.shared else
         ConversationStore(settings.conversation_max, settings.conversation_ttl_s))
-    app[RESPONSES] = MemoryResponseStore(settings.response_store_max,
-                                         settings.response_store_ttl_s)
+    app[RESPONSES] = (
+        SharedResponseStore(state, settings.response_store_max, settings.response_store_ttl_s)
+        if state.shared else
+        MemoryResponseStore(settings.response_store_max, settings.response_store_ttl_s))
     app.cleanup_ctx.append(_state_ctx)
     app.cleanup_ctx.append(_upstream_ctx)
     app.cleanup_ctx.append(_background_ctx)

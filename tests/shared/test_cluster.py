@@ -134,3 +134,26 @@ async def test_redis_outage_keeps_requests_succeeding_and_resyncs(
         model="GLM-4.7", messages=history)  # type: ignore[arg-type]
     assert len(fake.chats) == 1  # B continued the chat A extended while Redis was down
     assert [len(r.json["messages"]) for r in fake.completions] == [1] * 7
+
+
+async def test_stored_responses_are_shared(pair: tuple[Proxy, Proxy], fake: FakeZai) -> None:
+    a, b = pair
+    first = await async_client(a.base_url).responses.create(model="GLM-4.7", input="one")
+    second = await async_client(b.base_url).responses.create(
+        model="GLM-4.7", input="two", previous_response_id=first.id)
+    third = await async_client(a.base_url).responses.create(
+        model="GLM-4.7", input="three", previous_response_id=second.id)
+    assert third.output_text
+    assert len(fake.chats) == 1  # the chain continued one upstream chat across instances
+    assert [len(r.json["messages"]) for r in fake.completions] == [1, 1, 1]
+    assert (await async_client(a.base_url).responses.retrieve(second.id)).id == second.id
+    await async_client(a.base_url).responses.delete(first.id)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5
+    async with aiohttp.ClientSession() as session:
+        while True:  # the delete reaches B's copy through the channel
+            async with session.get(f"{b.base_url}/responses/{first.id}") as response:
+                if response.status == 404:
+                    break
+            assert loop.time() < deadline
+            await asyncio.sleep(0.05)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from typing import Any
 
@@ -86,10 +86,11 @@ async def _create(request: web.Request, trace: Trace) -> web.StreamResponse:
     encoder = ResponseEncoder(ResponseShell(new_id("resp"), plan.created, req), new_id,
                               time.time)
 
-    def save() -> None:
+    async def save() -> None:
         if req.store:
             stored = StoredResponse(encoder.response, with_ids(req.input, new_id), previous)
             app[RESPONSES].put(stored)
+            await app[RESPONSES].flush()  # the next turn may reach another instance
 
     chunks = _chunks(request, plan, trace)
     if req.stream:
@@ -100,7 +101,7 @@ async def _create(request: web.Request, trace: Trace) -> web.StreamResponse:
         async for batch in chunks:
             encoder.feed(batch)
     encoder.finish()
-    save()
+    await save()
     return _json(encoder.response)
 
 
@@ -111,7 +112,7 @@ def _chunks(request: web.Request, plan: ChatPlan,
 
 
 async def _events(encoder: ResponseEncoder, chunks: AsyncGenerator[list[dict[str, Any]], None],
-                  save: Callable[[], None]) -> AsyncGenerator[bytes, None]:
+                  save: Callable[[], Awaitable[None]]) -> AsyncGenerator[bytes, None]:
     async with aclosing(chunks):
         # awaited before any byte goes out, so an early failure keeps its HTTP status
         first: list[dict[str, Any]] = await anext(chunks, [])
@@ -121,7 +122,7 @@ async def _events(encoder: ResponseEncoder, chunks: AsyncGenerator[list[dict[str
             if events:
                 yield encode_events(events)
     events = encoder.finish()
-    save()
+    await save()
     yield encode_events(events)
 
 

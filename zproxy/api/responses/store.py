@@ -49,6 +49,10 @@ class ResponseStore(Protocol):
 
     def delete(self, response_id: str) -> bool: ...
 
+    async def flush(self) -> None:
+        """Wait until this process's changes are visible to the others (shared stores)."""
+        ...
+
 
 class MemoryResponseStore:
     """In-process store: at most `max_entries`, each kept `ttl_s` seconds after its write."""
@@ -81,6 +85,9 @@ class MemoryResponseStore:
 
     def delete(self, response_id: str) -> bool:
         return self._entries.pop(response_id, None) is not None
+
+    async def flush(self) -> None:
+        pass
 
     def _evict(self) -> None:
         now = self._clock()
