@@ -178,6 +178,12 @@ def _paths(statuses: list[int]) -> dict[str, Any]:
         "/health": {"get": {
             "operationId": "health", "summary": "Liveness", "security": [],
             "responses": {"200": {"description": "Alive", "content": _json_content("Health")}}}},
+        "/health/ready": {"get": {
+            "operationId": "ready", "summary": "Readiness: upstream, store and Redis state",
+            "security": [],
+            "responses": {"200": {"description": "Ready, or `degraded` (Redis or the store "
+                                                 "unreachable: serving from local state)",
+                                  "content": _json_content("Ready")}}}},
     }
 
 
@@ -216,6 +222,15 @@ def build_openapi(base_url: str, model_ids: Sequence[str]) -> dict[str, Any]:
                 "ModelList": {"type": "object", "properties": {
                     "object": {"type": "string", "const": "list"},
                     "data": {"type": "array", "items": {"$ref": "#/components/schemas/Model"}}}},
+                "Ready": {"type": "object", "required": ["status", "degraded", "checks"],
+                          "properties": {
+                              "status": {"type": "string", "enum": ["ready", "degraded"]},
+                              "degraded": {"type": "array", "items": _STR},
+                              "instance": _STR, "pid": {"type": "integer"},
+                              "time": {"type": "integer"},
+                              "checks": {"type": "object", "additionalProperties": {
+                                  "type": "object", "required": ["ok"],
+                                  "properties": {"ok": {"type": "boolean"}}}}}},
                 "Health": {"type": "object", "properties": {"status": _STR,
                                                             "time": {"type": "integer"}}},
                 "Error": _ERROR_SCHEMA,
