@@ -220,7 +220,8 @@ VARIABLES: Final[tuple[Var, ...]] = (
     _v("read_timeout_s", "UPSTREAM_READ_TIMEOUT UPSTREAM_TIMEOUT", _seconds, "180",
        "Seconds of upstream silence before a request fails.", "upstream"),
     _v("max_attempts", "UPSTREAM_MAX_ATTEMPTS", _pos_int, "3",
-       "Upstream attempts per request (retries happen only before the first byte).",
+       "Upstream attempts per request, shared by retries before the upstream answers and "
+       "recoveries after it, while the client has seen no output yet.",
        "upstream"),
     _v("connection_limit", "UPSTREAM_CONNECTION_LIMIT", _pos_int, "100",
        "Upstream connection pool size.", "upstream"),

@@ -73,6 +73,10 @@ class Metrics:
         self.attempts = Counter("zproxy_upstream_attempts", "Upstream attempts.", registry=r)
         self.retries = Counter("zproxy_upstream_retries", "Failed upstream attempts, by cause.",
                                ["cause"], registry=r)
+        self.recovered = Counter(
+            "zproxy_upstream_recovered",
+            "Attempts that failed after the upstream answered, before the client saw any "
+            "output, and were replaced by another attempt, by cause.", ["cause"], registry=r)
         self.errors = Counter("zproxy_request_errors", "Failed requests, by error type.",
                               ["type"], registry=r)
         self.active_streams = Gauge("zproxy_active_streams", "SSE responses in progress.",
@@ -124,6 +128,8 @@ class Metrics:
             self.attempts.inc(record.attempts)
         for cause in record.retries:
             self.retries.labels(cause).inc()
+        for cause in record.recovered:
+            self.recovered.labels(cause).inc()
         if record.error_type is not None:
             self.errors.labels(record.error_type).inc()
 

@@ -33,6 +33,7 @@ class TraceLike(Protocol):
 
     attempts: int
     retries: list[str]
+    recovered: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,7 @@ class RequestRecord:
     completion_tokens: int | None = None
     attempts: int = 0
     retries: tuple[str, ...] = ()
+    recovered: tuple[str, ...] = ()  # retries after a 200 answer, unseen by the client
     error_type: str | None = None
 
     @property
@@ -66,7 +68,8 @@ class RequestRecord:
                 "client_ip": self.client_ip, "client": self.client, "model": self.model,
                 "stream": self.stream, "prompt_tokens": self.prompt_tokens,
                 "completion_tokens": self.completion_tokens, "attempts": self.attempts,
-                "retries": list(self.retries), "error_type": self.error_type}
+                "retries": list(self.retries), "recovered": list(self.recovered),
+                "error_type": self.error_type}
 
 
 @dataclass(slots=True)
@@ -96,6 +99,7 @@ class RequestMeter:
             prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens,
             attempts=trace.attempts if trace is not None else 0,
             retries=tuple(trace.retries) if trace is not None else (),
+            recovered=tuple(trace.recovered) if trace is not None else (),
             error_type=self.error_type)
 
 

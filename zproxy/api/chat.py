@@ -22,6 +22,7 @@ from typing import Any
 import aiohttp
 import structlog
 
+from zproxy.api.recovery import RecoveringRun
 from zproxy.api.schema import ChatRequest
 from zproxy.api.stream import DONE, encode_chunks
 from zproxy.config import Settings
@@ -243,22 +244,19 @@ async def stream_chunks(plan: ChatPlan, client: UpstreamClient, settings: Settin
     """`chat.completion.chunk` dicts: one list per upstream read, then the finish and usage.
 
     The client-neutral stream every front door encodes in its own wire format (OpenAI SSE
-    here, Anthropic and Responses events elsewhere). Empty lists are never yielded.
+    here, Anthropic and Responses events elsewhere). Empty lists are never yielded. The first
+    list comes with the first visible content: until then a failed upstream attempt is
+    replaced by another without the client knowing (`zproxy.api.recovery`).
     """
-    translator = plan.translator(settings)
+    run = RecoveringRun(client, plan.upstream, trace, lambda: plan.translator(settings),
+                        stream=True)
     try:
-        async with aclosing(client.stream_chat(plan.upstream, trace)) as batches:
-            async for frames in batches:
-                chunks = translator.feed(frames)
-                if chunks:
-                    yield chunks
-                if translator.stopped:
-                    break
+        async with aclosing(run.chunks()) as lists:
+            async for chunks in lists:
+                yield chunks
     finally:
         forget_stale(plan, trace, conversations)
-    head = translator.end()
-    if head:
-        yield head
+    translator = run.translator
     tail = translator.finish(await corrective_retry(plan, translator, client, settings))
     trace.usage = translator.usage()
     if conversations is not None:
@@ -281,16 +279,16 @@ async def stream_chat(plan: ChatPlan, client: UpstreamClient, settings: Settings
 async def complete_chat(plan: ChatPlan, client: UpstreamClient, settings: Settings,
                         trace: Trace, conversations: ConversationStore | None = None,
                         ) -> dict[str, Any]:
-    translator = plan.translator(settings)
+    """One `chat.completion`; the whole response is the recovery window."""
+    run = RecoveringRun(client, plan.upstream, trace, lambda: plan.translator(settings),
+                        stream=False)
     try:
-        async with aclosing(client.stream_chat(plan.upstream, trace)) as batches:
-            async for frames in batches:
-                translator.feed(frames)
-                if translator.stopped:
-                    break
+        async with aclosing(run.chunks()) as lists:
+            async for _ in lists:
+                pass
     finally:
         forget_stale(plan, trace, conversations)
-    translator.end()
+    translator = run.translator
     translator.finish(await corrective_retry(plan, translator, client, settings))
     completion = translator.completion()
     trace.usage = completion["usage"]
