@@ -14,6 +14,7 @@ from zproxy.api import handlers
 from zproxy.config import Settings
 from zproxy.errors import ProxyError
 from zproxy.keys import CONVERSATIONS, HTTP, IMAGE_HTTP, MODELS, SETTINGS, UPSTREAM
+from zproxy.limits import request_limits
 from zproxy.middlewares import (
     add_cors_headers,
     client_auth,
@@ -29,13 +30,14 @@ from zproxy.upstream.vision import GuardedResolver
 
 log = structlog.get_logger(__name__)
 
-MAX_REQUEST_BYTES = 64 * 1024 * 1024  # base64 images make big bodies
 GUEST_UPKEEP_S: Final = 30.0  # ZY's maintenance interval (zai-protocol.md §10)
 
 
 async def _upstream_ctx(app: web.Application) -> AsyncIterator[None]:
     """One pooled ClientSession per process, born and closed with the app."""
     settings = app[SETTINGS]
+    # No pool limit by default: MAX_CONCURRENT_REQUESTS bounds the streams, and a pool
+    # smaller than that would queue admitted streams silently (tests/perf/slow_streams.py).
     connector = aiohttp.TCPConnector(limit=settings.connection_limit, ttl_dns_cache=300,
                                      keepalive_timeout=60, enable_cleanup_closed=True)
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=settings.connect_timeout_s,
@@ -95,8 +97,9 @@ async def _discover_models(app: web.Application) -> None:
 
 def create_app(settings: Settings, *, models: ModelCatalog | None = None) -> web.Application:
     app = web.Application(
-        middlewares=[request_context, openai_errors, cors_preflight, client_auth],
-        client_max_size=MAX_REQUEST_BYTES,
+        middlewares=[request_context, openai_errors, cors_preflight, client_auth,
+                     request_limits(settings)],
+        client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
     app[MODELS] = models or build_catalog(settings.model_map, settings.model_aliases)

@@ -3,7 +3,10 @@
     ProxyError                      status  type
     ├── ClientRequestError            400   invalid_request_error
     │   ├── AuthenticationError       401   authentication_error
-    │   └── NotFoundError             404   invalid_request_error (code model_not_found…)
+    │   ├── NotFoundError             404   invalid_request_error (code model_not_found…)
+    │   ├── RequestTimeoutError       408   invalid_request_error (body sent too slowly)
+    │   └── PayloadTooLargeError      413   invalid_request_error (MAX_REQUEST_BYTES)
+    ├── OverloadedError               429   rate_limit_error     (MAX_CONCURRENT_REQUESTS)
     └── UpstreamError                 502   upstream_error
         ├── UpstreamAuthError         502   upstream_error       (token rejected, 401)
         ├── UpstreamRateLimitError    429   rate_limit_error     (429 / concurrency)
@@ -34,6 +37,10 @@ class ProxyError(Exception):
         self.param = param
         self.code = code if code is not None else self.default_code
 
+    def headers(self) -> dict[str, str]:
+        """Extra response headers the error needs (Retry-After)."""
+        return {}
+
 
 class ClientRequestError(ProxyError):
     status = 400
@@ -49,6 +56,31 @@ class AuthenticationError(ClientRequestError):
 class NotFoundError(ClientRequestError):
     status = 404
     default_code = "not_found"
+
+
+class RequestTimeoutError(ClientRequestError):
+    status = 408
+    default_code = "request_timeout"
+
+
+class PayloadTooLargeError(ClientRequestError):
+    status = 413
+    default_code = "request_too_large"
+
+
+class OverloadedError(ProxyError):
+    """The process is at its concurrent-request cap; the client should come back soon."""
+
+    status = 429
+    type = "rate_limit_error"
+    default_code = "too_many_concurrent_requests"
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_s)}
 
 
 class UpstreamError(ProxyError):

@@ -51,7 +51,9 @@ async def openai_errors(request: web.Request, handler: Handler) -> web.StreamRes
     except ProxyError as exc:
         status, body = to_openai_error(exc)
         log.info("request.rejected", status=status, code=exc.code, error=exc.message)
-        return json_error(status, body)
+        response = json_error(status, body)
+        response.headers.update(exc.headers())
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -27,6 +27,7 @@ from zproxy.api.schema import ChatRequest
 from zproxy.api.stream import DONE, encode_chunks
 from zproxy.config import Settings
 from zproxy.errors import ClientRequestError, UpstreamError
+from zproxy.limits import check_chat_size
 from zproxy.models import ModelCatalog, ResolvedModel
 from zproxy.tools import (
     ParserOptions,
@@ -160,6 +161,7 @@ def plan_chat(chat: ChatRequest, catalog: ModelCatalog, settings: Settings, *,
     model = catalog.resolve(chat.model, enable_thinking=_thinking(chat, settings),
                             web_search=chat.web_search)
     nonce = settings.tool_fixed_nonce or new_nonce(rng)
+    check_chat_size(chat.messages, settings)
     messages, tools = _render(chat, chat.messages, settings, nonce)
     uploads = _check_images(model, image_urls(messages), settings)
     plans = (_persisted_plans(chat, model, messages, settings, nonce, conversations)
