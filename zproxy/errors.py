@@ -59,11 +59,15 @@ class NotFoundError(ClientRequestError):
 
 
 class RequestTimeoutError(ClientRequestError):
+    """The request body did not arrive within CLIENT_SEND_TIMEOUT."""
+
     status = 408
     default_code = "request_timeout"
 
 
 class PayloadTooLargeError(ClientRequestError):
+    """The request body is larger than MAX_REQUEST_BYTES."""
+
     status = 413
     default_code = "request_too_large"
 
