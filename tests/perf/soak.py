@@ -102,6 +102,7 @@ class Upstream:
 @dataclass
 class Tally:
     outcomes: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)  # "status code" or "event code"
     garbled: list[str] = field(default_factory=list)
 
 
@@ -176,13 +177,17 @@ async def one(session: aiohttp.ClientSession, url: str, n: int, kind: str, strea
         return
     if status != 200:
         try:
-            shaped = set(orjson.loads(raw)["error"]) == {"message", "type", "param", "code"}
+            error = orjson.loads(raw)["error"]
+            shaped = set(error) == {"message", "type", "param", "code"}
         except (orjson.JSONDecodeError, KeyError, TypeError):
-            shaped = False
+            error, shaped = {}, False
         outcome = "error" if shaped else "garbled"
+        tally.errors[f"{status} {error.get('code')}"] += 1
     elif stream:
         got, error, done = from_stream(raw)
         outcome = classify(got, want, error, done)
+        if error is not None:
+            tally.errors[f"event after content {error.get('code')}"] += 1
     else:
         outcome = classify(from_completion(orjson.loads(raw)), want, None, True)
     if outcome == "exact" and upstream.attempts[n] > 1:
@@ -317,7 +322,7 @@ def print_report(tally: Tally, upstream: Upstream, probe: Probe, wall: float,
     print(f"requests:              {total} ({total / wall:.1f}/s)")
     print(f"completed exactly:     {o['exact']}")
     print(f"  recovered by retry:  {o['recovered']}")
-    print(f"surfaced as errors:    {o['error']}")
+    print(f"surfaced as errors:    {o['error']} {dict(tally.errors.most_common())}")
     print(f"lost or garbled:       {o['garbled']}")
     print(f"upstream attempts:     {attempts}; faults injected: {dict(upstream.faults)}")
     print(f"proxy counted:         recovered {final.get('zproxy_upstream_recovered_total', 0):.0f}"
