@@ -11,6 +11,8 @@ import structlog
 from aiohttp import web
 
 from zproxy.api import handlers
+from zproxy.api.anthropic import handlers as anthropic
+from zproxy.api.anthropic.errors import anthropic_errors
 from zproxy.config import Settings
 from zproxy.errors import ProxyError
 from zproxy.keys import CONVERSATIONS, HTTP, IMAGE_HTTP, MODELS, SETTINGS, UPSTREAM
@@ -95,7 +97,8 @@ async def _discover_models(app: web.Application) -> None:
 
 def create_app(settings: Settings, *, models: ModelCatalog | None = None) -> web.Application:
     app = web.Application(
-        middlewares=[request_context, openai_errors, cors_preflight, client_auth],
+        middlewares=[request_context, openai_errors, anthropic_errors, cors_preflight,
+                     client_auth],
         client_max_size=MAX_REQUEST_BYTES,
     )
     app[SETTINGS] = settings
@@ -110,7 +113,8 @@ def create_app(settings: Settings, *, models: ModelCatalog | None = None) -> web
         web.get("/", handlers.root),
         web.get("/health", handlers.health),
         web.post("/v1/chat/completions", handlers.chat_completions),
-        web.get("/v1/models", handlers.list_models),
-        web.get("/v1/models/{model:.+}", handlers.get_model),
+        web.get("/v1/models", anthropic.list_models),  # Anthropic shape on anthropic-version
+        web.get("/v1/models/{model:.+}", anthropic.get_model),
+        *anthropic.routes(),
     ])
     return app

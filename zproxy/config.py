@@ -29,6 +29,8 @@ DEFAULT_USER_AGENT: Final = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
     "(KHTML, like Gecko) Chrome/140.0.0.0 Safari/537.36"
 )
+# Claude Code's tiers: a strong model for opus and sonnet, a fast one for haiku.
+DEFAULT_ANTHROPIC_MODEL_MAP: Final = "opus=GLM-4.6,sonnet=GLM-4.6,haiku=GLM-4.5-Air,*=GLM-4.6"
 COMPLETION_PATHS: Final = {"v1": "/api/chat/completions", "v2": "/api/v2/chat/completions"}
 _URL_CREDENTIALS: Final = re.compile(r"//[^/@\s]+@")
 
@@ -123,6 +125,17 @@ def _model_map(raw: str) -> dict[str, Any]:
             isinstance(v, str | dict) for v in value.values()):
         raise ValueError("expected a JSON object of name -> name or object")
     return value
+
+
+def _pairs(raw: str) -> tuple[tuple[str, str], ...]:
+    """`key=value,key=value` in order (order matters: the first matching key wins)."""
+    pairs = []
+    for part in _csv(raw):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ValueError(f"expected key=value pairs, got {part!r}")
+        pairs.append((key.strip().lower(), value.strip()))
+    return tuple(pairs)
 
 
 def _choice(*allowed: str) -> Callable[[str], str]:
@@ -283,6 +296,11 @@ VARIABLES: Final[tuple[Var, ...]] = (
     _v("tool_fixed_nonce", "TOOL_FIXED_NONCE", _opt_str, "",
        "Test hook: use this nonce instead of a random one. Never set in production.",
        "tools"),
+    # anthropic
+    _v("anthropic_model_map", "ANTHROPIC_MODEL_MAP", _pairs, DEFAULT_ANTHROPIC_MODEL_MAP,
+       "Claude model names on /v1/messages: comma list of `fragment=Model`; the first "
+       "fragment found in the name wins, `*` catches any other `claude-*` name. GLM names "
+       "are used as they are.", "anthropic"),
     # dashboard
     _v("stats_size", "STATS_BUFFER_SIZE", _pos_int, "100",
        "Requests kept in the dashboard's ring buffer.", "dashboard"),
@@ -352,6 +370,8 @@ class Settings:
     tool_retry_max: int = 1
     tool_keepalive_s: float = 10.0
     tool_fixed_nonce: str | None = None
+    anthropic_model_map: tuple[tuple[str, str], ...] = (
+        ("opus", "GLM-4.6"), ("sonnet", "GLM-4.6"), ("haiku", "GLM-4.5-Air"), ("*", "GLM-4.6"))
     stats_size: int = 100
     dashboard_enabled: bool = True
     dashboard_public: bool = False
