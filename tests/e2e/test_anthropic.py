@@ -60,7 +60,7 @@ async def test_create_plain_text_sync(proxy: Proxy, fake: FakeZai) -> None:
     assert reply.id.startswith("msg_") and reply.type == "message"
     assert reply.role == "assistant" and reply.model == "claude-sonnet-4-5-20250929"
     assert [b.type for b in reply.content] == ["text"]
-    assert reply.content[0].text == "Hello from GLM!"  # type: ignore[union-attr]
+    assert reply.content[0].text == "Hello from GLM!"
     assert reply.stop_reason == "end_turn" and reply.stop_sequence is None
     sent = fake.completions[-1].json
     assert reply.usage.input_tokens == sent_prompt_tokens(sent)
@@ -110,7 +110,7 @@ async def test_stream_sync_helpers(proxy: Proxy, fake: FakeZai) -> None:
     kinds, final, _ = await asyncio.to_thread(run)
     assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
     assert "content_block_start" in kinds and "text" in kinds
-    assert final.content[0].text == "one two three"  # type: ignore[union-attr]
+    assert final.content[0].text == "one two three"
     assert fake.completions[-1].json["model"] == "0727-106B-API"  # haiku → GLM-4.5-Air
 
 
@@ -132,7 +132,7 @@ async def test_thinking_block_first_then_text(proxy: Proxy, fake: FakeZai) -> No
     assert block.type == "thinking"
     assert block.thinking == thinking == "The user greets me.\nI answer politely."
     assert block.signature  # non-empty, SDK-valid
-    assert final.content[1].text == "Hello!"  # type: ignore[union-attr]
+    assert final.content[1].text == "Hello!"
     fake.push(Script(thinking="The user greets me.\nI answer politely.", text="Hello!"))
     whole = await client.messages.create(
         model="claude-opus-4-1", max_tokens=4096,
@@ -169,7 +169,7 @@ async def test_two_turn_tool_loop_with_parallel_calls_streaming(proxy: Proxy,
         final = await stream.get_final_message()
     assert final.stop_reason == "tool_use"
     assert [b.type for b in final.content] == ["text", "tool_use", "tool_use"]
-    assert final.content[0].text.strip() == "I'll check both."  # type: ignore[union-attr]
+    assert final.content[0].text.strip() == "I'll check both."
     uses = _tool_uses(final)
     assert [u.name for u in uses] == ["get_weather", "get_time"]
     assert [u.input for u in uses] == [WEATHER_ARGS, TIME_ARGS]
@@ -188,7 +188,7 @@ async def test_two_turn_tool_loop_with_parallel_calls_streaming(proxy: Proxy,
     second = await client.messages.create(model="claude-sonnet-4-5", max_tokens=1024,
                                           tools=TOOLS, messages=follow_up)
     assert second.stop_reason == "end_turn"
-    assert second.content[0].text == "Paris: 18°C and sunny; it is 14:05."  # type: ignore
+    assert second.content[0].text == "Paris: 18°C and sunny; it is 14:05."
     history = fake.completions[-1].json["messages"]
     assert [m["role"] for m in history] == ["system", "user", "assistant", "user"]
     assert 'name="get_weather"' in history[2]["content"]
@@ -213,7 +213,7 @@ async def test_tool_loop_non_streaming_and_is_error_result(proxy: Proxy,
                      {"type": "tool_result", "tool_use_id": uses[1].id, "content": "14:05"},
                      {"type": "text", "text": "Sorry about that."}]}]
     await asyncio.to_thread(client.messages.create, model="claude-opus-4-1", max_tokens=512,
-                            tools=TOOLS, messages=follow_up)  # type: ignore[arg-type]
+                            tools=TOOLS, messages=follow_up)
     last = fake.completions[-1].json["messages"][-1]["content"]
     failed = last.split("<tool_result")[1]
     assert 'status="error"' in failed and "weather backend timed out" in failed
@@ -227,7 +227,7 @@ async def test_tool_choice_tool_and_none(proxy: Proxy, fake: FakeZai) -> None:
     reply = await client.messages.create(model="claude-sonnet-4-5", max_tokens=64,
                                          tools=TOOLS, tool_choice={"type": "none"},
                                          messages=QUESTION)
-    assert reply.content[0].text == "plain answer"  # type: ignore[union-attr]
+    assert reply.content[0].text == "plain answer"
     fake.push(Script(text='<tool_calls_{nonce}>\n<call name="get_time">{"tz": "UTC"}</call>\n'
                           "</tool_calls_{nonce}>"))
     forced = await client.messages.create(
@@ -239,7 +239,7 @@ async def test_tool_choice_tool_and_none(proxy: Proxy, fake: FakeZai) -> None:
         await client.messages.create(model="claude-sonnet-4-5", max_tokens=64, tools=TOOLS,
                                      messages=QUESTION,
                                      tool_choice={"type": "tool", "name": "launch_rocket"})
-    assert caught.value.body["error"]["type"] == "invalid_request_error"  # type: ignore
+    assert caught.value.body["error"]["type"] == "invalid_request_error"
 
 
 # --- stop sequences, max_tokens --------------------------------------------------------------
@@ -251,7 +251,7 @@ async def test_stop_sequence_streaming_and_not(proxy: Proxy, fake: FakeZai) -> N
                                       stop_sequences=["NEVER", "END"],
                                       messages=[{"role": "user", "content": "go"}]) as stream:
         final = await stream.get_final_message()
-    assert final.content[0].text == "alpha beta "  # type: ignore[union-attr]
+    assert final.content[0].text == "alpha beta "
     assert (final.stop_reason, final.stop_sequence) == ("stop_sequence", "END")
     fake.push(Script(text="alpha beta END gamma"))
     whole = await client.messages.create(model="claude-sonnet-4-5", max_tokens=64,
@@ -304,7 +304,7 @@ async def test_models_in_anthropic_shape_and_openai_shape(proxy: Proxy) -> None:
     assert one.created_at.year >= 2025
     with pytest.raises(anthropic.NotFoundError) as caught:
         await client.models.retrieve("gpt-nothing")
-    assert caught.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
+    assert caught.value.body["error"]["type"] == "not_found_error"
     import aiohttp
     async with aiohttp.ClientSession() as session:
         async with session.get(f"{proxy.base_url}/models") as response:
@@ -327,7 +327,7 @@ async def test_validation_errors_are_anthropic_shaped(proxy: Proxy) -> None:
     for body in cases:
         with pytest.raises(anthropic.BadRequestError) as caught:
             await client.post("/v1/messages", cast_to=object, body=body)
-        error = caught.value.body["error"]  # type: ignore[index]
+        error = caught.value.body["error"]
         assert error["type"] == "invalid_request_error" and error["message"]
         assert caught.value.response.headers["x-should-retry"] == "false"
         assert caught.value.request_id and caught.value.request_id.startswith("req_")
@@ -338,7 +338,7 @@ async def _error_message(client: anthropic.AsyncAnthropic, body: dict[str, Any])
     try:
         await client.post("/v1/messages", cast_to=object, body=body)
     except anthropic.APIStatusError as exc:
-        return str(exc.body["error"]["message"])  # type: ignore[index]
+        return str(exc.body["error"]["message"])
     raise AssertionError("no error")
 
 
@@ -360,7 +360,7 @@ async def test_unknown_model_is_not_found(proxy: Proxy) -> None:
     with pytest.raises(anthropic.NotFoundError) as caught:
         await async_client(proxy).messages.create(model="gpt-4o", max_tokens=10,
                                                   messages=QUESTION)
-    assert caught.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
+    assert caught.value.body["error"]["type"] == "not_found_error"
 
 
 async def test_authentication_with_x_api_key_or_bearer(make_proxy: Any, fake: FakeZai) -> None:
@@ -368,17 +368,17 @@ async def test_authentication_with_x_api_key_or_bearer(make_proxy: Any, fake: Fa
     with pytest.raises(anthropic.AuthenticationError) as caught:
         await async_client(proxy, key="sk-wrong").messages.create(
             model="claude-sonnet-4-5", max_tokens=10, messages=QUESTION)
-    assert caught.value.body["error"]["type"] == "authentication_error"  # type: ignore
+    assert caught.value.body["error"]["type"] == "authentication_error"
     fake.push(Script(text="via x-api-key"))
     reply = await async_client(proxy, key="sk-right").messages.create(
         model="claude-sonnet-4-5", max_tokens=10, messages=QUESTION)
-    assert reply.content[0].text == "via x-api-key"  # type: ignore[union-attr]
+    assert reply.content[0].text == "via x-api-key"
     fake.push(Script(text="via bearer"))
     bearer = anthropic.AsyncAnthropic(base_url=proxy.url, auth_token="sk-right",
                                       max_retries=0)
     reply = await bearer.messages.create(model="claude-sonnet-4-5", max_tokens=10,
                                          messages=QUESTION)
-    assert reply.content[0].text == "via bearer"  # type: ignore[union-attr]
+    assert reply.content[0].text == "via bearer"
 
 
 @pytest.mark.parametrize(("status", "exc_type", "error_type", "http"), [
@@ -397,7 +397,7 @@ async def test_upstream_errors_before_the_stream(proxy: Proxy, fake: FakeZai, st
             await stream.get_final_message()
     error = caught.value
     assert isinstance(error, anthropic.APIStatusError) and error.status_code == http
-    assert error.body["error"]["type"] == error_type  # type: ignore[index]
+    assert error.body["error"]["type"] == error_type
     assert error.response.headers["content-type"].startswith("application/json")
     if http in {429, 529}:
         assert error.response.headers["retry-after"] == "2"
@@ -410,7 +410,7 @@ async def test_upstream_timeout_is_timeout_error(make_proxy: Any, fake: FakeZai)
         await async_client(proxy).messages.create(model="claude-sonnet-4-5", max_tokens=10,
                                                   messages=QUESTION)
     assert caught.value.status_code == 504
-    assert caught.value.body["error"]["type"] == "timeout_error"  # type: ignore[index]
+    assert caught.value.body["error"]["type"] == "timeout_error"
 
 
 async def test_error_after_headers_is_an_error_event(proxy: Proxy, fake: FakeZai) -> None:
@@ -422,8 +422,8 @@ async def test_error_after_headers_is_an_error_event(proxy: Proxy, fake: FakeZai
             async for event in stream:
                 seen.append(event.type)
     assert seen[0] == "message_start" and "message_stop" not in seen
-    assert caught.value.body["type"] == "error"  # type: ignore[index]
-    assert caught.value.body["error"]["type"] == "api_error"  # type: ignore[index]
+    assert caught.value.body["type"] == "error"
+    assert caught.value.body["error"]["type"] == "api_error"
 
 
 async def test_client_disconnect_cancels_the_upstream(proxy: Proxy, fake: FakeZai) -> None:

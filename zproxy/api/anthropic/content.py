@@ -180,7 +180,8 @@ def chat_messages(system: Any, messages: list[Any]) -> list[Message]:
         convert = _ROLES.get(message.get("role"))  # type: ignore[arg-type]
         if convert is None:
             raise bad(f"{where}.role: expected `user` or `assistant`", f"{where}.role")
-        for converted in convert(_blocks(message.get("content"), f"{where}.content"), where):
+        at = f"{where}.content"
+        for converted in convert(_blocks(message.get("content"), at), at):
             _append(out, converted)
     return out
 
