@@ -93,7 +93,8 @@ async def client_auth(request: web.Request, handler: Handler) -> web.StreamRespo
     if request.method != "OPTIONS" and request.path.startswith(_PROTECTED_PREFIXES):
         key = presented_key(request)
         if not key_is_valid(request.app[SETTINGS], key):
-            message = ("Missing API key: send it as 'Authorization: Bearer <key>'"
+            message = ("Missing API key: send it as 'Authorization: Bearer <key>' or "
+                       "'x-api-key: <key>'"
                        if not key else "Incorrect API key provided")
             raise AuthenticationError(message)
     return await handler(request)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from zproxy import __version__
+from zproxy.api.anthropic import openapi as anthropic
 from zproxy.errors import ProxyError
 
 
@@ -206,11 +207,12 @@ def build_openapi(base_url: str, model_ids: Sequence[str]) -> dict[str, Any]:
                  "description": "OpenAI-compatible gateway to Z.AI GLM web chat. "
                                 "Human-readable docs: /docs."},
         "servers": [{"url": base_url}],
-        "paths": _paths(statuses),
+        "paths": {**_paths(statuses), **anthropic.PATHS},
         "components": {
             "securitySchemes": {"bearerAuth": {
                 "type": "http", "scheme": "bearer",
-                "description": "A client key (AUTH_TOKEN). Not needed when none is set."}},
+                "description": "A client key (AUTH_TOKEN). Not needed when none is set."},
+                "apiKeyAuth": anthropic.API_KEY_SCHEME},
             "responses": {"Error": {"description": "OpenAI-shaped error",
                                     "content": _json_content("Error")}},
             "schemas": {
@@ -236,6 +238,7 @@ def build_openapi(base_url: str, model_ids: Sequence[str]) -> dict[str, Any]:
                 "Health": {"type": "object", "properties": {"status": _STR,
                                                             "time": {"type": "integer"}}},
                 "Error": _ERROR_SCHEMA,
+                **anthropic.SCHEMAS,
             },
         },
     }

@@ -439,3 +439,59 @@ async def test_client_disconnect_cancels_the_upstream(proxy: Proxy, fake: FakeZa
             break
         await asyncio.sleep(0.05)
     assert not any(fake.active.values())
+
+
+async def test_openapi_lists_the_routes_and_describes_real_answers(proxy: Proxy,
+                                                                   fake: FakeZai) -> None:
+    import aiohttp
+    from openapi_schema_validator import OAS31Validator
+
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{proxy.url}/openapi.json") as response:
+            spec = await response.json()
+        headers = {"x-api-key": "k", "anthropic-version": "2023-06-01"}
+        fake.push(Script(thinking="hm", text="answer"))
+        body = {"model": "claude-sonnet-4-5", "max_tokens": 10, "messages": QUESTION,
+                "thinking": {"type": "enabled", "budget_tokens": 1024}}
+        async with session.post(f"{proxy.url}/v1/messages", json=body,
+                                headers=headers) as response:
+            message = await response.json()
+        async with session.post(f"{proxy.url}/v1/messages/count_tokens?beta=true",
+                                json={"model": "GLM-4.6", "messages": QUESTION},
+                                headers=headers) as response:
+            count = await response.json()
+        async with session.post(f"{proxy.url}/v1/messages", json={},
+                                headers=headers) as response:
+            error = await response.json()
+    assert {"/v1/messages", "/v1/messages/count_tokens"} <= set(spec["paths"])
+    for instance, name in ((message, "AnthropicMessage"), (count, "AnthropicTokenCount"),
+                           (error, "AnthropicError")):
+        schema = {"$ref": f"#/components/schemas/{name}", "components": spec["components"]}
+        OAS31Validator(schema).validate(instance)
+    assert [b["type"] for b in message["content"]] == ["thinking", "text"]
+
+
+async def test_raw_stream_framing_and_pings_while_the_upstream_is_slow(
+        make_proxy: Any, fake: FakeZai) -> None:
+    import aiohttp
+
+    proxy = await make_proxy(tool_keepalive_s=0.05)
+    fake.push(Script(text="slow but steady", delta_size=5, frame_delay=0.2))
+    body = {"model": "claude-sonnet-4-5", "max_tokens": 10, "messages": QUESTION,
+            "stream": True}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{proxy.url}/v1/messages?beta=true", json=body) as response:
+            assert response.status == 200
+            assert response.headers["Content-Type"].startswith("text/event-stream")
+            assert response.headers["request-id"].startswith("req_")
+            raw = await response.text()
+    events = [frame.split("\n") for frame in raw.split("\n\n") if frame]
+    names = []
+    for lines in events:
+        assert len(lines) == 2 and lines[0].startswith("event: ")
+        name = lines[0][len("event: "):]
+        assert json.loads(lines[1][len("data: "):])["type"] == name
+        names.append(name)
+    assert names[0] == "message_start" and names[-2:] == ["message_delta", "message_stop"]
+    assert names.count("ping") >= 3  # kept alive between the slow upstream frames
+    assert "[DONE]" not in raw

@@ -207,7 +207,8 @@ def test_length_maps_to_max_tokens_and_wire_framing() -> None:
 _PIECE = st.one_of(
     st.tuples(st.just("reasoning_content"), st.text(min_size=1, max_size=5)),
     st.tuples(st.just("content"), st.text(min_size=1, max_size=5)),
-    st.tuples(st.just("call"), st.dictionaries(st.text(max_size=3), st.integers(-10**6, 10**6), max_size=3)))
+    st.tuples(st.just("call"), st.dictionaries(st.text(max_size=3),
+                                               st.integers(-10**6, 10**6), max_size=3)))
 
 
 @FAST

@@ -96,7 +96,7 @@ def test_parameters_that_reach_the_engine() -> None:
 
 def test_content_blocks_map_to_chat_messages() -> None:
     image = base64.b64encode(b"\x89PNG").decode()
-    doc = base64.b64encode("plain doc".encode()).decode()
+    doc = base64.b64encode(b"plain doc").decode()
     chat = parse({"model": "m", "max_tokens": 5, "messages": [
         {"role": "user", "content": [
             {"type": "text", "text": "look"},
