@@ -495,3 +495,20 @@ async def test_raw_stream_framing_and_pings_while_the_upstream_is_slow(
     assert names[0] == "message_start" and names[-2:] == ["message_delta", "message_stop"]
     assert names.count("ping") >= 3  # kept alive between the slow upstream frames
     assert "[DONE]" not in raw
+
+
+async def test_persisted_chat_continues_across_anthropic_turns(proxy: Proxy,
+                                                               fake: FakeZai) -> None:
+    """Same engine: a GLM-4.7 conversation over /v1/messages stays in one upstream chat."""
+    client = async_client(proxy)
+    history: list[Any] = []
+    for turn in range(3):
+        history.append({"role": "user", "content": f"question {turn}"})
+        async with client.messages.stream(model="GLM-4.7", max_tokens=64, system="Be terse.",
+                                          messages=history) as stream:
+            final = await stream.get_final_message()
+        history.append({"role": "assistant", "content": final.content})
+    assert len([r for r in fake.requests if r.path == "/api/v1/chats/new"]) == 1
+    assert next(iter(fake.chats.values())).completions == 3
+    assert [b.json["messages"][0]["content"] for b in fake.completions] == [
+        f"question {i}" for i in range(3)]

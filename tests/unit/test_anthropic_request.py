@@ -189,3 +189,9 @@ def test_count_tokens_needs_no_max_tokens_and_grows_with_tools() -> None:
                                                settings))
               for b in (base, {**base, "system": "be brief " * 50}, {**base, "tools": tools})]
     assert counts[0] < counts[1] and counts[0] < counts[2]
+
+
+def test_count_tokens_needs_messages_too() -> None:
+    with pytest.raises(ClientRequestError) as caught:
+        parse({"model": "GLM-4.7", "messages": []}, count_only=True)
+    assert caught.value.param == "messages"

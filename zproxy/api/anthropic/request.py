@@ -133,7 +133,7 @@ def parse_messages_request(raw: bytes, *, resolve_model: Callable[[str], str],
     if not isinstance(model, str) or not model.strip():
         raise bad("model: Field required", "model")
     messages = body.get("messages")
-    if not isinstance(messages, list) or (not messages and not count_only):
+    if not isinstance(messages, list) or not messages:
         raise bad("messages: expected a non-empty array of messages", "messages")
     max_tokens = _int(body, "max_tokens", required=not count_only, low=1)
     _int(body, "top_k", required=False, low=0)
