@@ -13,7 +13,8 @@ from aiohttp import web
 from zproxy.api import handlers
 from zproxy.config import Settings
 from zproxy.errors import ProxyError
-from zproxy.keys import CONVERSATIONS, HTTP, IMAGE_HTTP, MODELS, SETTINGS, UPSTREAM
+from zproxy.fleet import setup_fleet, store_ctx
+from zproxy.keys import CONVERSATIONS, HTTP, IMAGE_HTTP, MODELS, SETTINGS, UPSTREAM, USER_POOL
 from zproxy.middlewares import (
     add_cors_headers,
     client_auth,
@@ -49,7 +50,7 @@ async def _upstream_ctx(app: web.Application) -> AsyncIterator[None]:
     images = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=10, resolver=resolver),
                                    cookie_jar=aiohttp.DummyCookieJar())
     app[HTTP], app[IMAGE_HTTP] = session, images
-    app[UPSTREAM] = UpstreamClient(session, settings)
+    app[UPSTREAM] = UpstreamClient(session, settings, users=app[USER_POOL])
     yield
     await images.close()
     await session.close()
@@ -102,7 +103,9 @@ def create_app(settings: Settings, *, models: ModelCatalog | None = None) -> web
     app[MODELS] = models or build_catalog(settings.model_map, settings.model_aliases)
     app[CONVERSATIONS] = ConversationStore(settings.conversation_max,
                                            settings.conversation_ttl_s)
+    setup_fleet(app)
     app.cleanup_ctx.append(_upstream_ctx)
+    app.cleanup_ctx.append(store_ctx)  # after the upstream: the validator needs its session
     app.cleanup_ctx.append(_background_ctx)
     setup_observability(app)
     app.on_response_prepare.append(add_cors_headers)

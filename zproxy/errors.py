@@ -6,6 +6,7 @@
     │   └── NotFoundError             404   invalid_request_error (code model_not_found…)
     └── UpstreamError                 502   upstream_error
         ├── UpstreamAuthError         502   upstream_error       (token rejected, 401)
+        │   └── NoUpstreamCredential  503   upstream_error       (no token, guests off)
         ├── UpstreamRateLimitError    429   rate_limit_error     (429 / concurrency)
         ├── UpstreamVersionError      502   upstream_error       (426 client version)
         ├── UpstreamBlockedError      502   upstream_error       (405 WAF)
@@ -70,6 +71,15 @@ class UpstreamAuthError(UpstreamError):
     default_code = "upstream_auth_failed"
     retryable = True
     cause = "auth"
+
+
+class NoUpstreamCredential(UpstreamAuthError):
+    """No user token can serve and guest sessions are off: the operator must act."""
+
+    status = 503
+    default_code = "no_upstream_credential"
+    retryable = False
+    cause = "no_credential"
 
 
 class UpstreamRateLimitError(UpstreamError):
