@@ -174,14 +174,19 @@ class UpstreamClient:
     async def _relay(self, response: aiohttp.ClientResponse, reader: _FrameReader,
                      first: list[wire.Frame],
                      credential: Credential) -> AsyncGenerator[list[wire.Frame], None]:
+        reported = False
         try:
             batch: list[wire.Frame] | None = first
             while batch is not None:
                 if any(frame.done for frame in batch):
                     await reader.drain(DRAIN_AFTER_DONE_S)  # lets the connection be reused
+                    # a consumer may stop reading at `done`: the token has served by then
+                    self.tokens.report_success(credential)
+                    reported = True
                 yield batch
                 batch = await reader.batch()
-            self.tokens.report_success(credential)
+            if not reported:
+                self.tokens.report_success(credential)
         finally:
             self.tokens.release(credential)
             if reader.eof:
