@@ -3,6 +3,8 @@
     ProxyError                      status  type
     ├── ClientRequestError            400   invalid_request_error
     │   ├── AuthenticationError       401   authentication_error
+    │   ├── PermissionDeniedError     403   permission_error
+    │   ├── RateLimitedError          429   rate_limit_error
     │   └── NotFoundError             404   invalid_request_error (code model_not_found…)
     └── UpstreamError                 502   upstream_error
         ├── UpstreamAuthError         502   upstream_error       (token rejected, 401)
@@ -45,6 +47,22 @@ class AuthenticationError(ClientRequestError):
     status = 401
     type = "authentication_error"
     default_code = "invalid_api_key"
+
+
+class PermissionDeniedError(ClientRequestError):
+    """Authenticated or not, this may not be done (admin off, CSRF token missing)."""
+
+    status = 403
+    type = "permission_error"
+    default_code = "forbidden"
+
+
+class RateLimitedError(ClientRequestError):
+    """Too many attempts from this client (admin logins)."""
+
+    status = 429
+    type = "rate_limit_error"
+    default_code = "rate_limit_exceeded"
 
 
 class NotFoundError(ClientRequestError):

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 import structlog
 from aiohttp import web
 
+from zproxy.admin.routes import setup_admin
 from zproxy.clientkeys.ring import KeyRing
 from zproxy.keys import CLIENT_KEYS, HTTP, SETTINGS, STORE, TOKEN_SERVICE, USER_POOL
 from zproxy.pool.health import Policy
@@ -31,6 +32,7 @@ def setup_fleet(app: web.Application) -> None:
     app[USER_POOL] = UserPool(policy=Policy(settings.token_failure_threshold,
                                             settings.token_recovery_s))
     app[CLIENT_KEYS] = KeyRing()
+    setup_admin(app)
 
 
 async def store_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -133,7 +133,8 @@ class TokenService:
     async def add(self, tokens: Iterable[str], *, source: str = "admin",
                   **fields: Any) -> AddResult:
         cleaned = clean_fields(fields)
-        wanted = list(dict.fromkeys(t.strip() for t in tokens if t and t.strip()))
+        given = [t.strip() for t in tokens if t and t.strip()]
+        wanted = list(dict.fromkeys(given))
         for token in wanted:
             if len(token) > MAX_TOKEN_CHARS or any(c.isspace() for c in token):
                 raise TokenInputError(f"token {mask(token)} is not a single word of at most "
@@ -143,7 +144,7 @@ class TokenService:
                  "state": "healthy", **cleaned} for t in wanted]
         fresh = [r for r in rows if r["token_hash"] not in known]
         inserted = await self.store.insert_tokens(fresh) if fresh else []
-        result = AddResult(duplicates=len(rows) - len(inserted))
+        result = AddResult(duplicates=len(given) - len(inserted))
         for row in inserted:
             entry = TokenEntry.from_row(row)
             self.pool.put(entry, event="added")
