@@ -7,6 +7,7 @@ Results come back as a redirect with `?notice=`, so a reload never repeats an ac
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import urlencode
 
@@ -272,8 +273,10 @@ class AdminPages:
         raise _see(HOME, notice=f"Deleted {deleted} token(s)")
 
     async def events(self, request: web.Request) -> web.StreamResponse:
-        return self._render(request, "admin/events.html", {
-            "title": "Pool events", "events": request.app[TOKEN_SERVICE].events()})
+        events = [{**e, "when": datetime.fromtimestamp(e["at"], UTC).strftime(
+            "%Y-%m-%d %H:%M:%S")} for e in request.app[TOKEN_SERVICE].events()]
+        return self._render(request, "admin/events.html", {"title": "Pool events",
+                                                           "events": events})
 
     # --- client keys -----------------------------------------------------------------
 
