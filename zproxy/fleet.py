@@ -18,7 +18,9 @@ from aiohttp import web
 from zproxy.admin.routes import setup_admin
 from zproxy.clientkeys.ring import KeyRing
 from zproxy.keys import CLIENT_KEYS, HTTP, SETTINGS, STORE, TOKEN_SERVICE, USER_POOL
+from zproxy.observability import METRICS
 from zproxy.pool.health import Policy
+from zproxy.pool.observe import TokenCollector
 from zproxy.pool.pool import UserPool
 from zproxy.pool.service import TokenService
 from zproxy.pool.validate import Validator
@@ -48,6 +50,9 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
     service.check = Validator(app[HTTP], base=settings.upstream_base,
                               user_agent=settings.user_agent, proxy=settings.http_proxy)
     pool.confirm_invalid = service.confirm_invalid
+    metrics = app.get(METRICS)
+    if metrics is not None:
+        metrics.registry.register(TokenCollector(pool))
     log.info("store.opened", url=describe(url), tokens_loaded=loaded,
              tokens=len(pool.entries()), client_keys=len(keys))
     flusher = asyncio.create_task(_flush_every(app, settings.store_flush_s))

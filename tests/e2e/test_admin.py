@@ -318,3 +318,26 @@ async def test_no_page_export_log_metric_or_error_shows_a_whole_secret(
     for secret in (ALICE, BOB, created["key"], PASSWORD):
         assert all(secret not in text for text in seen), secret
     assert "tok-" in seen[0] and "…" in seen[0]  # masked forms are there
+
+
+async def test_metrics_and_dashboard_show_the_pool_and_key_usage(admin: Proxy,
+                                                                  fake: FakeZai) -> None:
+    fake.expire_token(BOB)
+    await call(admin, "POST", "/admin/api/tokens", headers=ADMIN,
+               json={"tokens": [ALICE], "label": "alice"})
+    await call(admin, "POST", "/admin/api/tokens", headers=ADMIN, json={"tokens": [BOB]})
+    created = await call(admin, "POST", "/admin/api/keys", headers=ADMIN,
+                         json={"name": "nightly-agent"})
+    client = async_client(admin.base_url, key=created["key"])
+    for _ in range(4):
+        await client.chat.completions.create(model="GLM-4.5", messages=USER)
+    await client.close()
+    key = {"Authorization": f"Bearer {CLIENT_KEY}"}
+    metrics = await call(admin, "GET", "/metrics", headers=key)
+    assert 'zproxy_user_token_state{state="healthy",token="alice"} 1.0' in metrics
+    bob = next(t for t in admin.app[TOKEN_SERVICE].listing() if t["label"] is None)
+    assert f'zproxy_user_token_failures_total{{token="{bob["fingerprint"]}"}}' in metrics
+    assert 'zproxy_user_token_requests_total{token="alice"}' in metrics
+    page = await call(admin, "GET", "/dashboard", headers=key)
+    assert 'id="pool-card"' in page and 'data-pool="user_tokens">2<' in page
+    assert "nightly-agent" in page and created["key"] not in page
