@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from zproxy import __version__
+from zproxy.admin import spec as admin_spec
 from zproxy.errors import ProxyError
 
 
@@ -195,6 +196,7 @@ def _paths(statuses: list[int]) -> dict[str, Any]:
         "/health": {"get": {
             "operationId": "health", "summary": "Liveness", "security": [],
             "responses": {"200": {"description": "Alive", "content": _json_content("Health")}}}},
+        **admin_spec.openapi_paths(),
     }
 
 
@@ -210,7 +212,8 @@ def build_openapi(base_url: str, model_ids: Sequence[str]) -> dict[str, Any]:
         "components": {
             "securitySchemes": {"bearerAuth": {
                 "type": "http", "scheme": "bearer",
-                "description": "A client key (AUTH_TOKEN). Not needed when none is set."}},
+                "description": "A client key (AUTH_TOKEN). Not needed when none is set."},
+                "adminAuth": admin_spec.SECURITY_SCHEME},
             "responses": {"Error": {"description": "OpenAI-shaped error",
                                     "content": _json_content("Error")}},
             "schemas": {

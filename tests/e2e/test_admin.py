@@ -8,6 +8,7 @@ from typing import Any
 import aiohttp
 import openai
 import pytest
+from openapi_spec_validator import validate
 
 from tests.conftest import MakeProxy, Proxy
 from tests.e2e.helpers import USER, async_client
@@ -341,3 +342,16 @@ async def test_metrics_and_dashboard_show_the_pool_and_key_usage(admin: Proxy,
     page = await call(admin, "GET", "/dashboard", headers=key)
     assert 'id="pool-card"' in page and 'data-pool="user_tokens">2<' in page
     assert "nightly-agent" in page and created["key"] not in page
+
+
+async def test_admin_routes_are_in_openapi_and_docs(admin: Proxy) -> None:
+    spec = await call(admin, "GET", "/openapi.json")
+    validate(spec)
+    for route in ADMIN_ROUTES:
+        operation = spec["paths"][route.path][route.method.lower()]
+        assert operation["security"] == [{"adminAuth": []}], route
+    assert "ADMIN_PASSWORD" in spec["components"]["securitySchemes"]["adminAuth"]["description"]
+    page = await call(admin, "GET", "/docs")
+    for path in ("/admin/api/tokens", "/v1/token-pool/update", "/admin/tokens"):
+        assert path in page
+    assert "admin password" in page and "ADMIN_PASSWORD" in page and "DB_PATH" in page
