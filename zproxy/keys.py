@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import ClientSession, web
 
+from zproxy.api.responses.store import ResponseStore
 from zproxy.clientkeys.ring import KeyRing
 from zproxy.config import Settings
 from zproxy.models import ModelCatalog
@@ -18,6 +19,7 @@ MODELS = web.AppKey("models", ModelCatalog)
 HTTP = web.AppKey("http", ClientSession)
 UPSTREAM = web.AppKey("upstream", UpstreamClient)
 CONVERSATIONS = web.AppKey("conversations", ConversationStore)
+RESPONSES = web.AppKey("responses", ResponseStore)  # stored /v1/responses answers
 IMAGE_HTTP = web.AppKey("image_http", ClientSession)  # fetches client image URLs, guarded
 USER_POOL = web.AppKey("user_pool", UserPool)  # user tokens, in memory, for the request path
 TOKEN_SERVICE = web.AppKey("token_service", TokenService)  # store + pool, for the admin

@@ -54,6 +54,7 @@ class RequestRecord:
     attempts: int = 0
     retries: tuple[str, ...] = ()
     error_type: str | None = None
+    api: str | None = None  # the front door: chat_completions | responses | …
 
     @property
     def ok(self) -> bool:
@@ -66,7 +67,8 @@ class RequestRecord:
                 "client_ip": self.client_ip, "client": self.client, "model": self.model,
                 "stream": self.stream, "prompt_tokens": self.prompt_tokens,
                 "completion_tokens": self.completion_tokens, "attempts": self.attempts,
-                "retries": list(self.retries), "error_type": self.error_type}
+                "retries": list(self.retries), "error_type": self.error_type,
+                "api": self.api}
 
 
 @dataclass(slots=True)
@@ -83,6 +85,7 @@ class RequestMeter:
     trace: TraceLike | None = None
     error_type: str | None = None
     stream_open: bool = False       # set when an SSE response was prepared
+    api: str | None = None          # set by the front door's handler
 
     def finish(self, *, method: str, path: str, status: int, ended: float, client_ip: str,
                client: str) -> RequestRecord:
@@ -96,7 +99,7 @@ class RequestMeter:
             prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens,
             attempts=trace.attempts if trace is not None else 0,
             retries=tuple(trace.retries) if trace is not None else (),
-            error_type=self.error_type)
+            error_type=self.error_type, api=self.api)
 
 
 @dataclass(slots=True)

@@ -45,7 +45,7 @@ async def _chat(request: web.Request, trace: Trace) -> web.StreamResponse:
     chat = parse_chat_request(await request.read(), default_stream=settings.default_stream)
     found = meter(request)
     if found is not None:
-        found.model, found.stream = chat.model, chat.stream
+        found.model, found.stream, found.api = chat.model, chat.stream, "chat_completions"
     conversations = request.app[CONVERSATIONS]
     plan = plan_chat(chat, request.app[MODELS], settings, conversations=conversations)
     if plan.upstream.image_urls:
@@ -82,6 +82,7 @@ async def root(request: web.Request) -> web.Response:
         "description": "OpenAI-compatible gateway to Z.AI GLM web chat",
         "base_url": f"{request.scheme}://{request.host}/v1",
         "auth_required": settings.auth_required,
-        "endpoints": ["/v1/chat/completions", "/v1/models", "/v1/models/{model}", "/health"],
+        "endpoints": ["/v1/chat/completions", "/v1/responses", "/v1/models",
+                      "/v1/models/{model}", "/health"],
         "models": [spec.id for spec in request.app[MODELS]],
     })
