@@ -17,7 +17,17 @@ from zproxy.api.responses import handlers as responses
 from zproxy.api.responses.store import MemoryResponseStore
 from zproxy.config import Settings
 from zproxy.errors import ProxyError
-from zproxy.keys import CONVERSATIONS, HTTP, IMAGE_HTTP, MODELS, RESPONSES, SETTINGS, UPSTREAM
+from zproxy.fleet import setup_fleet, store_ctx
+from zproxy.keys import (
+    CONVERSATIONS,
+    HTTP,
+    IMAGE_HTTP,
+    MODELS,
+    RESPONSES,
+    SETTINGS,
+    UPSTREAM,
+    USER_POOL,
+)
 from zproxy.middlewares import (
     add_cors_headers,
     client_auth,
@@ -53,7 +63,7 @@ async def _upstream_ctx(app: web.Application) -> AsyncIterator[None]:
     images = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=10, resolver=resolver),
                                    cookie_jar=aiohttp.DummyCookieJar())
     app[HTTP], app[IMAGE_HTTP] = session, images
-    app[UPSTREAM] = UpstreamClient(session, settings)
+    app[UPSTREAM] = UpstreamClient(session, settings, users=app[USER_POOL])
     yield
     await images.close()
     await session.close()
@@ -109,7 +119,9 @@ def create_app(settings: Settings, *, models: ModelCatalog | None = None) -> web
                                            settings.conversation_ttl_s)
     app[RESPONSES] = MemoryResponseStore(settings.response_store_max,
                                          settings.response_store_ttl_s)
+    setup_fleet(app)
     app.cleanup_ctx.append(_upstream_ctx)
+    app.cleanup_ctx.append(store_ctx)  # after the upstream: the validator needs its session
     app.cleanup_ctx.append(_background_ctx)
     setup_observability(app)
     app.on_response_prepare.append(add_cors_headers)

@@ -317,6 +317,25 @@ VARIABLES: Final[tuple[Var, ...]] = (
     _v("trusted_proxies", "TRUSTED_PROXIES", _csv, "",
        "Peer addresses whose X-Forwarded-For is believed (comma list, `*` for any).",
        "dashboard"),
+    # store and token pool
+    _v("db_path", "DB_PATH", _str, "data/zproxy.db",
+       "SQLite file holding tokens, client keys and pool events (`:memory:`: not kept).",
+       "store"),
+    _v("database_url", "DATABASE_URL", _opt_str, "",
+       "SQLAlchemy URL of the store instead of DB_PATH (e.g. sqlite:///path.db).", "store",
+       secret=True),
+    _v("tokens_file", "AUTH_TOKENS_FILE", _opt_str, "",
+       "A tokens.txt imported into the store on start (one per line or comma-separated, "
+       "`#` comments).", "store"),
+    _v("token_failure_threshold", "TOKEN_FAILURE_THRESHOLD", _pos_int, "3",
+       "Consecutive failures that rest a user token.", "store"),
+    _v("token_recovery_s", "TOKEN_RECOVERY_TIMEOUT", _seconds, "1800",
+       "Seconds a rested user token waits before one request probes it.", "store"),
+    _v("store_flush_s", "STORE_FLUSH_INTERVAL", _seconds, "5",
+       "Seconds between batched writes of pool counters to the store.", "store"),
+    _v("admin_password", "ADMIN_PASSWORD", _opt_str, "",
+       "Password of /admin and Bearer secret of /admin/api (else a client key from "
+       "AUTH_TOKEN; with neither, the admin is off).", "store", secret=True),
 )
 
 _BY_FIELD: Final = {var.field: var for var in VARIABLES}
@@ -384,6 +403,13 @@ class Settings:
     dashboard_enabled: bool = True
     dashboard_public: bool = False
     trusted_proxies: tuple[str, ...] = ()
+    db_path: str = "data/zproxy.db"
+    database_url: str | None = None
+    tokens_file: str | None = None
+    token_failure_threshold: int = 3
+    token_recovery_s: float = 1800.0
+    store_flush_s: float = 5.0
+    admin_password: str | None = None
 
     def __post_init__(self) -> None:
         if self.upstream_endpoint:  # legacy full URL wins over base + path

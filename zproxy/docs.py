@@ -15,6 +15,7 @@ import orjson
 from aiohttp import web
 
 from zproxy import __version__
+from zproxy.admin.spec import endpoint_docs
 from zproxy.config import VARIABLES, Settings
 from zproxy.keys import MODELS, SETTINGS
 from zproxy.models import ModelCatalog, model_object
@@ -48,6 +49,7 @@ ENDPOINTS: Final = {
     "/docs": "This page.",
     "/openapi.json": "OpenAPI 3.1 description of the API.",
     "/metrics": "Prometheus metrics (text exposition format).",
+    **endpoint_docs(),
 }
 PLACEHOLDER_KEY: Final = "YOUR_ZPROXY_KEY"
 NO_KEY: Final = "no-key-needed"
@@ -215,7 +217,9 @@ def _endpoints(app: web.Application, settings: Settings) -> list[dict[str, Any]]
         hidden = path.startswith("/static") or (path.endswith("/") and path != "/")
         if route.method == "HEAD" or hidden:
             continue
-        if path.startswith("/v1/"):
+        if path.startswith(("/admin", "/v1/token-pool/")):
+            access = "open" if path == "/admin/login" else "admin password"
+        elif path.startswith("/v1/"):
             access = "client key" if settings.auth_required else "open"
         elif path in {"/dashboard", "/dashboard/stats", "/dashboard/requests", "/metrics"}:
             private = settings.auth_required and not settings.dashboard_public

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 from zproxy import __version__
+from zproxy.admin import spec as admin_spec
 from zproxy.api.anthropic import openapi as anthropic
 from zproxy.errors import ProxyError
 from zproxy.openapi_params import Param
@@ -179,6 +180,7 @@ def _paths(statuses: list[int]) -> dict[str, Any]:
         "/health": {"get": {
             "operationId": "health", "summary": "Liveness", "security": [],
             "responses": {"200": {"description": "Alive", "content": _json_content("Health")}}}},
+        **admin_spec.openapi_paths(),
     }
 
 
@@ -195,7 +197,8 @@ def build_openapi(base_url: str, model_ids: Sequence[str]) -> dict[str, Any]:
             "securitySchemes": {"bearerAuth": {
                 "type": "http", "scheme": "bearer",
                 "description": "A client key (AUTH_TOKEN). Not needed when none is set."},
-                "apiKeyAuth": anthropic.API_KEY_SCHEME},
+                "apiKeyAuth": anthropic.API_KEY_SCHEME,
+                "adminAuth": admin_spec.SECURITY_SCHEME},
             "responses": {"Error": {"description": "OpenAI-shaped error",
                                     "content": _json_content("Error")}},
             "schemas": {

@@ -198,3 +198,28 @@ async def test_raw_stream_framing_and_pings_while_the_upstream_is_slow(
     assert names[0] == "message_start" and names[-2:] == ["message_delta", "message_stop"]
     assert names.count("ping") >= 3  # kept alive between the slow upstream frames
     assert "[DONE]" not in raw
+
+
+async def test_client_key_rate_limit_is_anthropic_shaped(make_proxy: Any,
+                                                         fake: FakeZai) -> None:
+    """A stored client key's limit answers from the auth middleware (not raised): still
+    Anthropic's shape on these routes, with its Retry-After kept."""
+    import aiohttp
+
+    password = "admin-secret-0123456789"
+    proxy = await make_proxy(admin_password=password, client_keys=("sk-env-0123456789",))
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{proxy.url}/admin/api/keys", json={"name": "cc", "rpm_limit": 1},
+                             headers={"Authorization": f"Bearer {password}"}) as response:
+            assert response.status == 201
+            secret = (await response.json())["key"]
+    client = async_client(proxy, key=secret)
+    fake.push(Script(text="first"))
+    await client.messages.create(model="claude-sonnet-4-5", max_tokens=10, messages=QUESTION)
+    with pytest.raises(anthropic.RateLimitError) as caught:
+        await client.messages.create(model="claude-sonnet-4-5", max_tokens=10,
+                                     messages=QUESTION)
+    body = caught.value.body
+    assert body["type"] == "error" and body["error"]["type"] == "rate_limit_error"
+    assert "cc" in body["error"]["message"] and body["request_id"].startswith("req_")
+    assert 1 <= int(caught.value.response.headers["retry-after"]) <= 60

@@ -109,6 +109,28 @@ async def anthropic_errors(request: web.Request, handler: Handler) -> web.Stream
     except Exception as exc:  # noqa: BLE001 - every failure gets the Anthropic shape
         log.exception("request.crashed")
         return error_response(exc, request)
+    if isinstance(response, web.Response) and response.status >= 400:
+        response = _reshaped(response, request)
     if not response.prepared:
         response.headers["request-id"] = request_id
     return response
+
+
+def _reshaped(response: web.Response, request: web.Request) -> web.Response:
+    """An OpenAI-shaped error a shared middleware answered with (client-key rate limits
+    return their 429 rather than raise), re-rendered in Anthropic's shape, headers kept."""
+    try:
+        body = orjson.loads(response.body) if isinstance(response.body, bytes) else None
+    except orjson.JSONDecodeError:
+        return response
+    if not isinstance(body, dict) or not isinstance(body.get("error"), dict) \
+            or "type" in body:  # not OpenAI's shape
+        return response
+    error = body["error"]
+    headers = {k: v for k, v in response.headers.items()
+               if k.lower() not in {"content-type", "content-length"}}
+    message = str(error.get("message") or "")
+    return web.Response(status=response.status, headers=headers,
+                        body=orjson.dumps(error_body(response.status, message,
+                                                     request.get(REQUEST_ID))),
+                        content_type="application/json")
