@@ -17,7 +17,7 @@ from tests.conftest import MakeProxy, Proxy, proxy_settings
 from tests.e2e.helpers import USER, async_client
 from tests.fakes.zai import COMPLETION_PATHS, FakeZai
 from zproxy.app import create_app
-from zproxy.keys import TOKEN_SERVICE, USER_POOL
+from zproxy.keys import CLIENT_KEYS, STORE, TOKEN_SERVICE, USER_POOL
 from zproxy.pool.model import fingerprint
 from zproxy.server import start
 
@@ -168,6 +168,10 @@ async def test_a_restart_keeps_tokens_states_and_counters(fake: FakeZai, fake_ur
         await asyncio.sleep(0.02)
     service = app[TOKEN_SERVICE]
     await service.add(["tok-added-by-admin-0123456789"], label="spare", weight=2)
+    _, secret = await app[CLIENT_KEYS].create(app[STORE], {"name": "kept"})
+    client = async_client(proxy.base_url, key=secret)
+    await client.chat.completions.create(model="GLM-4.5", messages=USER)
+    await client.close()
     before = sorted(service.listing(), key=lambda r: r["id"])
     await runner.cleanup()
     assert (tmp_path / "data" / "zproxy.db").is_file()
@@ -180,7 +184,10 @@ async def test_a_restart_keeps_tokens_states_and_counters(fake: FakeZai, fake_ur
         by_state = {r["fingerprint"]: (r["state"], r["requests"], r["successes"])
                     for r in after}
         assert by_state[_fp(DEAD)][0] == "invalid"
-        assert by_state[_fp(GOOD)] == ("healthy", 6, 6)
+        assert by_state[_fp(GOOD)] == ("healthy", 7, 7)
         assert [r["source"] for r in after] == ["env", "env", "admin"]
+        kept = runner.app[CLIENT_KEYS].listing()[0]
+        assert (kept["name"], kept["requests"]) == ("kept", 1)
+        assert kept["prompt_tokens"] + kept["completion_tokens"] > 0
     finally:
         await runner.cleanup()

@@ -6,7 +6,7 @@ import asyncio
 from collections import Counter
 
 from zproxy.errors import UpstreamAuthError, UpstreamRateLimitError, UpstreamTimeout
-from zproxy.pool.health import Policy
+from zproxy.pool.health import PROBE_GRACE_S, Policy
 from zproxy.pool.model import TokenEntry, fingerprint, mask, parse_tokens, token_hash
 from zproxy.pool.pool import UserPool
 from zproxy.upstream.tokens import Credential
@@ -110,6 +110,20 @@ def test_threshold_cools_then_one_probe_decides() -> None:
     pool.success(a.credential)
     assert pool.state(a) == "healthy"
     assert [e.event for e in pool.events][-3:] == ["cooled", "cooled", "recovered"]
+
+
+def test_an_abandoned_probe_is_retried_after_the_grace() -> None:
+    a, b = entry(1), entry(2)
+    pool, clock = make(a, b, threshold=1, recovery=60)
+    pool.failure(a.credential, LIMIT)
+    clock.now += 61
+    assert pool.pick() is a.credential  # the probe… whose client goes away: no report
+    clock.now += PROBE_GRACE_S - 1
+    assert pool.pick() is b.credential
+    clock.now += 2
+    assert pool.pick() is a.credential  # a second probe
+    pool.success(a.credential)
+    assert pool.state(a) == "healthy"
 
 
 def test_success_resets_consecutive_failures() -> None:

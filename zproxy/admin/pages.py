@@ -197,8 +197,8 @@ class AdminPages:
             else str(form.get("text", ""))
         tokens, _ = parse_import(text)
         result = await request.app[TOKEN_SERVICE].add(tokens, **_fields(form))
-        raise _see(HOME, notice=f"Imported {len(result.added)} token(s), "
-                                f"{result.duplicates} already known")
+        raise _see(HOME, notice=f"Imported {len(result.added)} token(s)"
+                   + (f", {result.duplicates} already known" if result.duplicates else ""))
 
     async def export(self, request: web.Request, form: Any) -> web.StreamResponse:
         secrets = form.get("with_secrets") == "yes"

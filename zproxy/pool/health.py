@@ -22,6 +22,7 @@ class Health:
 
 
 HEALTHY_STATE: Final = Health()
+PROBE_GRACE_S: Final = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,12 +46,13 @@ def after_failure(health: Health, now: float, policy: Policy) -> Health:
 
 
 def probe_due(health: Health, now: float) -> bool:
-    return (health.state == COOLING and not health.probing
-            and (health.cooldown_until or 0.0) <= now)
+    return health.state == COOLING and (health.cooldown_until or 0.0) <= now
 
 
-def start_probe(health: Health) -> Health:
-    return replace(health, probing=True)
+def start_probe(health: Health, now: float) -> Health:
+    """One request tests the token. Should it never report (the client went away), another
+    probe may start after `PROBE_GRACE_S`."""
+    return replace(health, probing=True, cooldown_until=now + PROBE_GRACE_S)
 
 
 def invalid(health: Health) -> Health:

@@ -259,7 +259,8 @@ class UserPool:
         for entry in self._cooling:
             health = self.health.get(entry.id)
             if h.probe_due(health, now) and entry.credential not in exclude:
-                self.health.put(entry.id, h.start_probe(health))
+                self.health.put(entry.id, h.start_probe(health, now))
+                self._health_dirty.add(entry.id)
                 return entry
         return None
 

@@ -106,7 +106,7 @@ class TokenService:
             entry = TokenEntry.from_row(row)
             self.pool.put(entry)
             state = row["state"]
-            if state in (COOLING, INVALID):
+            if state in (COOLING, INVALID) or row["consecutive_failures"]:
                 self.pool.restore_health(entry, h.Health(
                     state, row["consecutive_failures"], row["cooldown_until"]))
         events = await self.store.recent_events(self.pool.events.maxlen or 500)
