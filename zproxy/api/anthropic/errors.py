@@ -103,6 +103,8 @@ async def anthropic_errors(request: web.Request, handler: Handler) -> web.Stream
         if exc.status < 400:
             raise
         return error_response(exc, request)
+    except ConnectionResetError:
+        raise  # the client went away: there is no one to answer
     except ProxyError as exc:
         log.info("request.rejected", status=exc.status, code=exc.code, error=exc.message)
         return error_response(exc, request)
