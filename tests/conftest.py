@@ -81,7 +81,7 @@ async def fake_url(fake: FakeZai, aiohttp_server: AiohttpServer) -> str:
 def proxy_settings(upstream_base: str, **overrides: Any) -> Settings:
     base = Settings(upstream_base=upstream_base, host="127.0.0.1", port=0,
                     shutdown_grace_s=2.0, guest_pool_size=2, read_timeout_s=10.0,
-                    tool_keepalive_s=10.0)
+                    tool_keepalive_s=10.0, db_path=":memory:")
     return base.replace(**overrides)
 
 

@@ -11,9 +11,23 @@ import structlog
 from aiohttp import web
 
 from zproxy.api import handlers
+from zproxy.api.anthropic import handlers as anthropic
+from zproxy.api.anthropic.errors import anthropic_errors
+from zproxy.api.responses import handlers as responses
+from zproxy.api.responses.store import MemoryResponseStore
 from zproxy.config import Settings
 from zproxy.errors import ProxyError
-from zproxy.keys import CONVERSATIONS, HTTP, IMAGE_HTTP, MODELS, SETTINGS, UPSTREAM
+from zproxy.fleet import setup_fleet, store_ctx
+from zproxy.keys import (
+    CONVERSATIONS,
+    HTTP,
+    IMAGE_HTTP,
+    MODELS,
+    RESPONSES,
+    SETTINGS,
+    UPSTREAM,
+    USER_POOL,
+)
 from zproxy.limits import request_limits
 from zproxy.middlewares import (
     add_cors_headers,
@@ -51,7 +65,7 @@ async def _upstream_ctx(app: web.Application) -> AsyncIterator[None]:
     images = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=10, resolver=resolver),
                                    cookie_jar=aiohttp.DummyCookieJar())
     app[HTTP], app[IMAGE_HTTP] = session, images
-    app[UPSTREAM] = UpstreamClient(session, settings)
+    app[UPSTREAM] = UpstreamClient(session, settings, users=app[USER_POOL])
     yield
     await images.close()
     await session.close()
@@ -97,15 +111,19 @@ async def _discover_models(app: web.Application) -> None:
 
 def create_app(settings: Settings, *, models: ModelCatalog | None = None) -> web.Application:
     app = web.Application(
-        middlewares=[request_context, openai_errors, cors_preflight, client_auth,
-                     request_limits(settings)],
+        middlewares=[request_context, openai_errors, anthropic_errors, cors_preflight,
+                     client_auth, request_limits(settings)],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
     app[MODELS] = models or build_catalog(settings.model_map, settings.model_aliases)
     app[CONVERSATIONS] = ConversationStore(settings.conversation_max,
                                            settings.conversation_ttl_s)
+    app[RESPONSES] = MemoryResponseStore(settings.response_store_max,
+                                         settings.response_store_ttl_s)
+    setup_fleet(app)
     app.cleanup_ctx.append(_upstream_ctx)
+    app.cleanup_ctx.append(store_ctx)  # after the upstream: the validator needs its session
     app.cleanup_ctx.append(_background_ctx)
     setup_observability(app)
     app.on_response_prepare.append(add_cors_headers)
@@ -113,7 +131,12 @@ def create_app(settings: Settings, *, models: ModelCatalog | None = None) -> web
         web.get("/", handlers.root),
         web.get("/health", handlers.health),
         web.post("/v1/chat/completions", handlers.chat_completions),
-        web.get("/v1/models", handlers.list_models),
-        web.get("/v1/models/{model:.+}", handlers.get_model),
+        web.post("/v1/responses", responses.create_response),
+        web.get("/v1/responses/{response_id}", responses.get_response),
+        web.delete("/v1/responses/{response_id}", responses.delete_response),
+        web.get("/v1/responses/{response_id}/input_items", responses.list_input_items),
+        web.get("/v1/models", anthropic.list_models),  # Anthropic shape on anthropic-version
+        web.get("/v1/models/{model:.+}", anthropic.get_model),
+        *anthropic.routes(),
     ])
     return app

@@ -29,6 +29,8 @@ DEFAULT_USER_AGENT: Final = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
     "(KHTML, like Gecko) Chrome/140.0.0.0 Safari/537.36"
 )
+# Claude Code's tiers: a strong model for opus and sonnet, a fast one for haiku.
+DEFAULT_ANTHROPIC_MODEL_MAP: Final = "opus=GLM-4.6,sonnet=GLM-4.6,haiku=GLM-4.5-Air,*=GLM-4.6"
 COMPLETION_PATHS: Final = {"v1": "/api/chat/completions", "v2": "/api/v2/chat/completions"}
 _URL_CREDENTIALS: Final = re.compile(r"//[^/@\s]+@")
 
@@ -123,6 +125,17 @@ def _model_map(raw: str) -> dict[str, Any]:
             isinstance(v, str | dict) for v in value.values()):
         raise ValueError("expected a JSON object of name -> name or object")
     return value
+
+
+def _pairs(raw: str) -> tuple[tuple[str, str], ...]:
+    """`key=value,key=value` in order (order matters: the first matching key wins)."""
+    pairs = []
+    for part in _csv(raw):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ValueError(f"expected key=value pairs, got {part!r}")
+        pairs.append((key.strip().lower(), value.strip()))
+    return tuple(pairs)
 
 
 def _choice(*allowed: str) -> Callable[[str], str]:
@@ -266,6 +279,12 @@ VARIABLES: Final[tuple[Var, ...]] = (
        "How long a persisted upstream chat is remembered for follow-up requests.", "models"),
     _v("conversation_max", "CONVERSATION_MAX", _pos_int, "1024",
        "Persisted chats remembered at most (oldest forgotten first).", "models"),
+    _v("response_store_ttl_s", "RESPONSE_STORE_TTL", _seconds, "3600",
+       "How long a stored /v1/responses answer can be fetched or continued "
+       "(previous_response_id).", "models"),
+    _v("response_store_max", "RESPONSE_STORE_MAX", _pos_int, "1024",
+       "Stored /v1/responses answers kept at most (least recently used forgotten first).",
+       "models"),
     # vision
     _v("vision_fetch_remote", "VISION_FETCH_REMOTE", _bool, "false",
        "Fetch http(s) image URLs and upload them (else they are passed through).", "vision"),
@@ -300,6 +319,11 @@ VARIABLES: Final[tuple[Var, ...]] = (
     _v("max_concurrent_requests", "MAX_CONCURRENT_REQUESTS", _pos_int, "1024",
        "API requests served at once; more get 429 with Retry-After instead of a queue.",
        "limits"),
+    # anthropic
+    _v("anthropic_model_map", "ANTHROPIC_MODEL_MAP", _pairs, DEFAULT_ANTHROPIC_MODEL_MAP,
+       "Claude model names on /v1/messages: comma list of `fragment=Model`; the first "
+       "fragment found in the name wins, `*` catches any other `claude-*` name. GLM names "
+       "are used as they are.", "anthropic"),
     # dashboard
     _v("stats_size", "STATS_BUFFER_SIZE", _pos_int, "100",
        "Requests kept in the dashboard's ring buffer.", "dashboard"),
@@ -310,6 +334,25 @@ VARIABLES: Final[tuple[Var, ...]] = (
     _v("trusted_proxies", "TRUSTED_PROXIES", _csv, "",
        "Peer addresses whose X-Forwarded-For is believed (comma list, `*` for any).",
        "dashboard"),
+    # store and token pool
+    _v("db_path", "DB_PATH", _str, "data/zproxy.db",
+       "SQLite file holding tokens, client keys and pool events (`:memory:`: not kept).",
+       "store"),
+    _v("database_url", "DATABASE_URL", _opt_str, "",
+       "SQLAlchemy URL of the store instead of DB_PATH (e.g. sqlite:///path.db).", "store",
+       secret=True),
+    _v("tokens_file", "AUTH_TOKENS_FILE", _opt_str, "",
+       "A tokens.txt imported into the store on start (one per line or comma-separated, "
+       "`#` comments).", "store"),
+    _v("token_failure_threshold", "TOKEN_FAILURE_THRESHOLD", _pos_int, "3",
+       "Consecutive failures that rest a user token.", "store"),
+    _v("token_recovery_s", "TOKEN_RECOVERY_TIMEOUT", _seconds, "1800",
+       "Seconds a rested user token waits before one request probes it.", "store"),
+    _v("store_flush_s", "STORE_FLUSH_INTERVAL", _seconds, "5",
+       "Seconds between batched writes of pool counters to the store.", "store"),
+    _v("admin_password", "ADMIN_PASSWORD", _opt_str, "",
+       "Password of /admin and Bearer secret of /admin/api (else a client key from "
+       "AUTH_TOKEN; with neither, the admin is off).", "store", secret=True),
 )
 
 _BY_FIELD: Final = {var.field: var for var in VARIABLES}
@@ -361,6 +404,8 @@ class Settings:
     search_sources_list: bool = True
     conversation_ttl_s: float = 3600.0
     conversation_max: int = 1024
+    response_store_ttl_s: float = 3600.0
+    response_store_max: int = 1024
     vision_fetch_remote: bool = False
     vision_max_bytes: int = 10 * 1024 * 1024
     vision_allow_private: bool = False
@@ -374,10 +419,19 @@ class Settings:
     max_total_chars: int = 4_000_000
     client_send_timeout_s: float = 60.0
     max_concurrent_requests: int = 1024
+    anthropic_model_map: tuple[tuple[str, str], ...] = (
+        ("opus", "GLM-4.6"), ("sonnet", "GLM-4.6"), ("haiku", "GLM-4.5-Air"), ("*", "GLM-4.6"))
     stats_size: int = 100
     dashboard_enabled: bool = True
     dashboard_public: bool = False
     trusted_proxies: tuple[str, ...] = ()
+    db_path: str = "data/zproxy.db"
+    database_url: str | None = None
+    tokens_file: str | None = None
+    token_failure_threshold: int = 3
+    token_recovery_s: float = 1800.0
+    store_flush_s: float = 5.0
+    admin_password: str | None = None
 
     def __post_init__(self) -> None:
         if self.upstream_endpoint:  # legacy full URL wins over base + path

@@ -15,18 +15,32 @@ import orjson
 from aiohttp import web
 
 from zproxy import __version__
+from zproxy.admin.spec import endpoint_docs
 from zproxy.config import VARIABLES, Settings
 from zproxy.keys import MODELS, SETTINGS
 from zproxy.models import ModelCatalog, model_object
 from zproxy.openapi import CHAT_PARAMETERS, UNSUPPORTED, build_openapi, error_classes
+from zproxy.openapi_params import Param
+from zproxy.openapi_responses import RESPONSES_PARAMETERS, RESPONSES_UNSUPPORTED
 from zproxy.stats import is_trusted
 
 ENDPOINTS: Final = {
     "/": "Service information: version, base URL, model names.",
     "/health": "Liveness probe: `{\"status\": \"ok\"}`.",
     "/v1/chat/completions": "OpenAI chat completions, streaming or not, with tools.",
-    "/v1/models": "Every public model name, as OpenAI `model` objects.",
+    "/v1/responses": "OpenAI Responses API (Codex, Agents SDK): streaming or not, tools, "
+                     "reasoning items, `previous_response_id`.",
+    "/v1/responses/{response_id}": "A stored response (GET) or its removal (DELETE); "
+                                   "404 `response_not_found` when unknown or expired.",
+    "/v1/responses/{response_id}/input_items": "The stored response's input items, as a "
+                                               "cursor page (`order`, `limit`, `after`).",
+    "/v1/models": "Every public model name, as OpenAI `model` objects (Anthropic `ModelInfo` "
+                  "pages when the request sends `anthropic-version`).",
     "/v1/models/{model}": "One model object (404 `model_not_found` otherwise).",
+    "/v1/messages": "Anthropic Messages API (Claude Code, the `anthropic` SDKs), streaming or "
+                    "not, with tools and thinking; errors in Anthropic's shape.",
+    "/v1/messages/count_tokens": "Anthropic token count: `{\"input_tokens\": n}`, the same "
+                                 "count as the usage estimate.",
     "/dashboard": "Live request statistics (HTML; refreshes itself).",
     "/dashboard/stats": "JSON twin of the dashboard: totals, percentiles, per model/status.",
     "/dashboard/requests": "JSON: the most recent requests, newest first.",
@@ -35,6 +49,7 @@ ENDPOINTS: Final = {
     "/docs": "This page.",
     "/openapi.json": "OpenAPI 3.1 description of the API.",
     "/metrics": "Prometheus metrics (text exposition format).",
+    **endpoint_docs(),
 }
 PLACEHOLDER_KEY: Final = "YOUR_ZPROXY_KEY"
 NO_KEY: Final = "no-key-needed"
@@ -62,6 +77,25 @@ def example_model(catalog: ModelCatalog) -> str:
         return preferred.id
     plain = [s for s in specs if not s.persisted and not s.vision]
     return (plain or specs)[0].id if specs else "GLM-4.6"
+
+
+def anthropic_example(root: str, key: str) -> dict[str, str]:
+    code = f'''import anthropic
+
+# The Anthropic SDKs (and Claude Code) take the server root, without /v1.
+client = anthropic.Anthropic(base_url="{root}", api_key="{key}")
+
+with client.messages.stream(
+    model="claude-sonnet-4-5",  # Claude names map to GLM models (ANTHROPIC_MODEL_MAP)
+    max_tokens=1024,
+    messages=[{{"role": "user", "content": "Hello! What can you do?"}}],
+) as stream:
+    for text in stream.text_stream:
+        print(text, end="")
+print()
+'''
+    return {"id": "python-anthropic", "lang": "python", "title": "Python (anthropic)",
+            "code": code}
 
 
 def examples(api_base: str, key: str, model: str) -> list[dict[str, str]]:
@@ -145,6 +179,8 @@ for await (const chunk of stream) {{
         {"id": "python-stream", "lang": "python",
          "title": "Python: streaming, reasoning and usage", "code": python_stream},
         {"id": "python-tools", "lang": "python", "title": "Python: tools", "code": python_tools},
+        {"id": "python-responses", "lang": "python", "title": "Python: Responses API",
+         "code": python_responses(api_base, key, model)},
         {"id": "javascript", "lang": "javascript", "title": "JavaScript (openai for Node)",
          "code": javascript},
         {"id": "curl", "lang": "shell", "title": "curl", "code": curl},
@@ -154,6 +190,26 @@ for await (const chunk of stream) {{
     ]
 
 
+def python_responses(api_base: str, key: str, model: str) -> str:
+    return f'''from openai import OpenAI
+
+client = OpenAI(base_url="{api_base}", api_key="{key}")
+first = client.responses.create(model="{model}", input="Name three prime numbers.")
+print(first.output_text)
+with client.responses.stream(model="{model}", input="And their sum?",
+                             previous_response_id=first.id) as stream:
+    for event in stream:
+        if event.type == "response.output_text.delta":
+            print(event.delta, end="")
+print(f"\\n[{{stream.get_final_response().usage.total_tokens}} tokens]")
+'''
+
+
+def _parameters(table: tuple[Param, ...]) -> list[dict[str, Any]]:
+    return [{"name": p.name, "type": p.type_label, "required": p.required,
+             "extension": p.extension, "doc": segments(p.doc)} for p in table]
+
+
 def _endpoints(app: web.Application, settings: Settings) -> list[dict[str, Any]]:
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for route in app.router.routes():
@@ -161,7 +217,9 @@ def _endpoints(app: web.Application, settings: Settings) -> list[dict[str, Any]]
         hidden = path.startswith("/static") or (path.endswith("/") and path != "/")
         if route.method == "HEAD" or hidden:
             continue
-        if path.startswith("/v1/"):
+        if path.startswith(("/admin", "/v1/token-pool/")):
+            access = "open" if path == "/admin/login" else "admin password"
+        elif path.startswith("/v1/"):
             access = "client key" if settings.auth_required else "open"
         elif path in {"/dashboard", "/dashboard/stats", "/dashboard/requests", "/metrics"}:
             private = settings.auth_required and not settings.dashboard_public
@@ -200,14 +258,15 @@ def docs_context(request: web.Request) -> dict[str, Any]:
         "base_url": root, "api_base": api_base, "auth_required": settings.auth_required,
         "dashboard_enabled": settings.dashboard_enabled,
         "endpoints": _endpoints(app, settings),
-        "parameters": [{"name": p.name, "type": p.type_label, "required": p.required,
-                        "extension": p.extension, "doc": segments(p.doc)}
-                       for p in CHAT_PARAMETERS],
+        "parameters": _parameters(CHAT_PARAMETERS),
         "unsupported": UNSUPPORTED,
+        "responses_parameters": _parameters(RESPONSES_PARAMETERS),
+        "responses_unsupported": RESPONSES_UNSUPPORTED,
         "models": [model_object(spec) for spec in catalog],
         "errors": _errors(),
         "config": _variables(),
-        "examples": examples(api_base, key, example_model(catalog)),
+        "examples": [*examples(api_base, key, example_model(catalog)),
+                     anthropic_example(root, key)],
     }
 
 

@@ -3,12 +3,15 @@
     ProxyError                      status  type
     ├── ClientRequestError            400   invalid_request_error
     │   ├── AuthenticationError       401   authentication_error
+    │   ├── PermissionDeniedError     403   permission_error
+    │   ├── RateLimitedError          429   rate_limit_error
     │   ├── NotFoundError             404   invalid_request_error (code model_not_found…)
     │   ├── RequestTimeoutError       408   invalid_request_error (body sent too slowly)
     │   └── PayloadTooLargeError      413   invalid_request_error (MAX_REQUEST_BYTES)
     ├── OverloadedError               429   rate_limit_error     (MAX_CONCURRENT_REQUESTS)
     └── UpstreamError                 502   upstream_error
         ├── UpstreamAuthError         502   upstream_error       (token rejected, 401)
+        │   └── NoUpstreamCredential  503   upstream_error       (no token, guests off)
         ├── UpstreamRateLimitError    429   rate_limit_error     (429 / concurrency)
         ├── UpstreamVersionError      502   upstream_error       (426 client version)
         ├── UpstreamBlockedError      502   upstream_error       (405 WAF)
@@ -51,6 +54,22 @@ class AuthenticationError(ClientRequestError):
     status = 401
     type = "authentication_error"
     default_code = "invalid_api_key"
+
+
+class PermissionDeniedError(ClientRequestError):
+    """Authenticated or not, this may not be done (admin off, CSRF token missing)."""
+
+    status = 403
+    type = "permission_error"
+    default_code = "forbidden"
+
+
+class RateLimitedError(ClientRequestError):
+    """Too many attempts from this client (admin logins)."""
+
+    status = 429
+    type = "rate_limit_error"
+    default_code = "rate_limit_exceeded"
 
 
 class NotFoundError(ClientRequestError):
@@ -106,6 +125,15 @@ class UpstreamAuthError(UpstreamError):
     default_code = "upstream_auth_failed"
     retryable = True
     cause = "auth"
+
+
+class NoUpstreamCredential(UpstreamAuthError):
+    """No user token can serve and guest sessions are off: the operator must act."""
+
+    status = 503
+    default_code = "no_upstream_credential"
+    retryable = False
+    cause = "no_credential"
 
 
 class UpstreamRateLimitError(UpstreamError):

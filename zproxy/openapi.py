@@ -8,30 +8,14 @@ exception tree in `zproxy.errors`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any, Final
 
 from zproxy import __version__
+from zproxy.admin import spec as admin_spec
+from zproxy.api.anthropic import openapi as anthropic
 from zproxy.errors import ProxyError
-
-
-@dataclass(frozen=True, slots=True)
-class Param:
-    name: str
-    schema: dict[str, Any]
-    doc: str
-    extension: bool = False     # not part of OpenAI's API
-    required: bool = False
-
-    @property
-    def type_label(self) -> str:
-        kind = self.schema.get("type")
-        if isinstance(kind, list):
-            return " | ".join(kind)
-        if kind is None and "oneOf" in self.schema:
-            return " | ".join(str(s.get("type", "object")) for s in self.schema["oneOf"])
-        return str(kind or "any")
-
+from zproxy.openapi_params import Param
+from zproxy.openapi_responses import RESPONSES_SCHEMAS, responses_paths
 
 _STR: Final = {"type": "string"}
 _BOOL: Final = {"type": "boolean"}
@@ -192,9 +176,11 @@ def _paths(statuses: list[int]) -> dict[str, Any]:
             "responses": {"200": {"description": "The model",
                                   "content": _json_content("Model")},
                           **_errors([401, 404])}}},
+        **responses_paths(secured, _errors, statuses),
         "/health": {"get": {
             "operationId": "health", "summary": "Liveness", "security": [],
             "responses": {"200": {"description": "Alive", "content": _json_content("Health")}}}},
+        **admin_spec.openapi_paths(),
     }
 
 
@@ -206,11 +192,13 @@ def build_openapi(base_url: str, model_ids: Sequence[str]) -> dict[str, Any]:
                  "description": "OpenAI-compatible gateway to Z.AI GLM web chat. "
                                 "Human-readable docs: /docs."},
         "servers": [{"url": base_url}],
-        "paths": _paths(statuses),
+        "paths": {**_paths(statuses), **anthropic.PATHS},
         "components": {
             "securitySchemes": {"bearerAuth": {
                 "type": "http", "scheme": "bearer",
-                "description": "A client key (AUTH_TOKEN). Not needed when none is set."}},
+                "description": "A client key (AUTH_TOKEN). Not needed when none is set."},
+                "apiKeyAuth": anthropic.API_KEY_SCHEME,
+                "adminAuth": admin_spec.SECURITY_SCHEME},
             "responses": {"Error": {"description": "OpenAI-shaped error",
                                     "content": _json_content("Error")}},
             "schemas": {
@@ -236,6 +224,8 @@ def build_openapi(base_url: str, model_ids: Sequence[str]) -> dict[str, Any]:
                 "Health": {"type": "object", "properties": {"status": _STR,
                                                             "time": {"type": "integer"}}},
                 "Error": _ERROR_SCHEMA,
+                **RESPONSES_SCHEMAS,
+                **anthropic.SCHEMAS,
             },
         },
     }

@@ -148,9 +148,10 @@
       fmtInt(m.completion_tokens)], "No requests yet");
     fillTable("statuses-table", stats.statuses, (s) => [String(s.status), fmtInt(s.requests)],
       "No requests yet");
+    fillTable("apis-table", stats.apis, (a) => [a.name, fmtInt(a.requests)], "No requests yet");
     fillTable("clients-table", stats.clients, (c) => [c.name, fmtInt(c.requests)], "No requests yet");
     fillTable("errors-table", stats.errors, (e) => [e.name, fmtInt(e.requests)], "No errors");
-    fillTable("recent-table", recent, (r) => [fmtTime(r.time), r.method, r.path, String(r.status),
+    fillTable("recent-table", recent, (r) => [fmtTime(r.time), r.method, r.path, r.api ?? dash, String(r.status),
       r.model ?? dash, fmtBool(r.stream), fmtMs(r.duration_ms), fmtMs(r.ttft_ms),
       `${r.prompt_tokens ?? dash}/${r.completion_tokens ?? dash}`, fmtAttempts(r), r.client,
       r.client_ip, r.error_type ?? dash], "No requests yet", (r) => (r.ok ? "ok" : "fail"));

@@ -46,7 +46,12 @@ from zproxy.translate.request import (
     convert_messages,
     image_urls,
 )
-from zproxy.translate.response import ContentFilter, ResponseTranslator, StopFilter
+from zproxy.translate.response import (
+    ContentFilter,
+    ResponseTranslator,
+    StopFilter,
+    estimate_tokens,
+)
 from zproxy.upstream.client import Trace, UpstreamClient
 from zproxy.upstream.conversations import (
     ChatBinding,
@@ -105,6 +110,11 @@ def _prompt_chars(messages: list[dict[str, Any]]) -> int:
         elif isinstance(content, list):
             total += sum(len(p.get("text", "")) for p in content if isinstance(p, dict))
     return total
+
+
+def prompt_tokens_estimate(plan: ChatPlan) -> int:
+    """The prompt's token estimate, counted exactly as the usage estimate counts it."""
+    return estimate_tokens(_prompt_chars(plan.upstream.body["messages"]))
 
 
 def _thinking(chat: ChatRequest, settings: Settings) -> bool | None:

@@ -32,7 +32,7 @@ from zproxy.upstream.fe_version import FEVersion
 from zproxy.upstream.http import json_or_text, mapped_errors
 from zproxy.upstream.reader import FrameReader
 from zproxy.upstream.signing import signature
-from zproxy.upstream.tokens import Credential, TokenPool
+from zproxy.upstream.tokens import Credential, TokenPool, UserSource
 from zproxy.upstream.trace import ChatTurn, Trace
 
 __all__ = ["ChatTurn", "Trace", "UpstreamCall", "UpstreamClient"]
@@ -65,7 +65,8 @@ def _fingerprint(user_agent: str, now: datetime) -> dict[str, str]:
 class UpstreamClient:
     def __init__(self, session: aiohttp.ClientSession, settings: Settings, *,
                  clock: Callable[[], float] = time.time,
-                 new_id: Callable[[], str] = lambda: str(uuid.uuid4())) -> None:
+                 new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+                 users: UserSource | None = None) -> None:
         self._session = session
         self._settings = settings
         self._clock = clock
@@ -75,7 +76,7 @@ class UpstreamClient:
         self.tokens = TokenPool(
             settings.upstream_tokens, guest_enabled=settings.guest_enabled,
             guest_pool_size=settings.guest_pool_size, guest_ttl_s=settings.guest_ttl_s,
-            login=self.guest_login)
+            login=self.guest_login, users=users)
         self._attempts = AttemptBuilder(session, base=self._base, proxy=settings.http_proxy,
                                         headers=self._headers, new_id=new_id, clock=clock)
         self.fe_version = FEVersion(
@@ -128,14 +129,19 @@ class UpstreamClient:
     async def _relay(self, response: aiohttp.ClientResponse, reader: FrameReader,
                      first: list[wire.Frame],
                      credential: Credential) -> AsyncGenerator[list[wire.Frame], None]:
+        reported = False
         try:
             batch: list[wire.Frame] | None = first
             while batch is not None:
                 if any(frame.done for frame in batch):
                     await reader.drain(DRAIN_AFTER_DONE_S)  # lets the connection be reused
+                    # a consumer may stop reading at `done`: the token has served by then
+                    self.tokens.report_success(credential)
+                    reported = True
                 yield batch
                 batch = await reader.batch()
-            self.tokens.report_success(credential)
+            if not reported:
+                self.tokens.report_success(credential)
         finally:
             self.tokens.release(credential)
             if reader.eof:
