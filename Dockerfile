@@ -14,6 +14,9 @@ WORKDIR /app
 COPY run.py ./
 COPY zproxy ./zproxy
 COPY web ./web
+# the store (tokens, client keys, pool events): DB_PATH defaults to /app/data/zproxy.db
+RUN mkdir -p /app/data && chown zproxy:zproxy /app/data
+VOLUME ["/app/data"]
 USER zproxy
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \

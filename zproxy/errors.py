@@ -3,9 +3,15 @@
     ProxyError                      status  type
     ├── ClientRequestError            400   invalid_request_error
     │   ├── AuthenticationError       401   authentication_error
-    │   └── NotFoundError             404   invalid_request_error (code model_not_found…)
+    │   ├── PermissionDeniedError     403   permission_error
+    │   ├── RateLimitedError          429   rate_limit_error
+    │   ├── NotFoundError             404   invalid_request_error (code model_not_found…)
+    │   ├── RequestTimeoutError       408   invalid_request_error (body sent too slowly)
+    │   └── PayloadTooLargeError      413   invalid_request_error (MAX_REQUEST_BYTES)
+    ├── OverloadedError               429   rate_limit_error     (MAX_CONCURRENT_REQUESTS)
     └── UpstreamError                 502   upstream_error
         ├── UpstreamAuthError         502   upstream_error       (token rejected, 401)
+        │   └── NoUpstreamCredential  503   upstream_error       (no token, guests off)
         ├── UpstreamRateLimitError    429   rate_limit_error     (429 / concurrency)
         ├── UpstreamVersionError      502   upstream_error       (426 client version)
         ├── UpstreamBlockedError      502   upstream_error       (405 WAF)
@@ -34,6 +40,10 @@ class ProxyError(Exception):
         self.param = param
         self.code = code if code is not None else self.default_code
 
+    def headers(self) -> dict[str, str]:
+        """Extra response headers the error needs (Retry-After)."""
+        return {}
+
 
 class ClientRequestError(ProxyError):
     status = 400
@@ -46,9 +56,54 @@ class AuthenticationError(ClientRequestError):
     default_code = "invalid_api_key"
 
 
+class PermissionDeniedError(ClientRequestError):
+    """Authenticated or not, this may not be done (admin off, CSRF token missing)."""
+
+    status = 403
+    type = "permission_error"
+    default_code = "forbidden"
+
+
+class RateLimitedError(ClientRequestError):
+    """Too many attempts from this client (admin logins)."""
+
+    status = 429
+    type = "rate_limit_error"
+    default_code = "rate_limit_exceeded"
+
+
 class NotFoundError(ClientRequestError):
     status = 404
     default_code = "not_found"
+
+
+class RequestTimeoutError(ClientRequestError):
+    """The request body did not arrive within CLIENT_SEND_TIMEOUT."""
+
+    status = 408
+    default_code = "request_timeout"
+
+
+class PayloadTooLargeError(ClientRequestError):
+    """The request body is larger than MAX_REQUEST_BYTES."""
+
+    status = 413
+    default_code = "request_too_large"
+
+
+class OverloadedError(ProxyError):
+    """The process is at its concurrent-request cap; the client should come back soon."""
+
+    status = 429
+    type = "rate_limit_error"
+    default_code = "too_many_concurrent_requests"
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_s)}
 
 
 class UpstreamError(ProxyError):
@@ -70,6 +125,15 @@ class UpstreamAuthError(UpstreamError):
     default_code = "upstream_auth_failed"
     retryable = True
     cause = "auth"
+
+
+class NoUpstreamCredential(UpstreamAuthError):
+    """No user token can serve and guest sessions are off: the operator must act."""
+
+    status = 503
+    default_code = "no_upstream_credential"
+    retryable = False
+    cause = "no_credential"
 
 
 class UpstreamRateLimitError(UpstreamError):

@@ -18,10 +18,11 @@ import jinja2
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from zproxy.clientkeys.ring import CLIENT_KEY
 from zproxy.dashboard import DashboardViews
 from zproxy.docs import DocsViews
 from zproxy.errors import ProxyError, to_openai_error
-from zproxy.keys import SETTINGS, STATE, UPSTREAM
+from zproxy.keys import CLIENT_KEYS, SETTINGS, STATE, UPSTREAM
 from zproxy.metrics import Metrics
 from zproxy.middlewares import client_auth
 from zproxy.state.cluster import cluster_view
@@ -70,6 +71,9 @@ def _record(request: web.Request, found: RequestMeter, status: int) -> None:
         client=classify_client(headers.get("User-Agent"), headers.get("X-Title")))
     app[STATS].record(record)
     app[METRICS].observe(record)
+    key = request.get(CLIENT_KEY)
+    if key is not None:  # a stored client key: its token counters and daily budget
+        app[CLIENT_KEYS].charge(key, record.prompt_tokens or 0, record.completion_tokens or 0)
 
 
 @web.middleware
