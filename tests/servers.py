@@ -14,7 +14,8 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,18 @@ def postgres_session() -> Iterator[PostgresServer]:
         pytest.skip(server)
     yield server
     server.close()
+
+
+@pytest.fixture
+async def postgres_url(postgres_session: PostgresServer) -> AsyncIterator[str]:
+    """A fresh, empty database on the session's PostgreSQL for each test."""
+    import asyncpg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(postgres_session.url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    yield postgres_session.url.rsplit("/", 1)[0] + f"/{name}"
+    admin = await asyncpg.connect(postgres_session.url)
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin.close()

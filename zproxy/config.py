@@ -351,7 +351,8 @@ VARIABLES: Final[tuple[Var, ...]] = (
        "SQLite file holding tokens, client keys and pool events (`:memory:`: not kept).",
        "store"),
     _v("database_url", "DATABASE_URL", _opt_str, "",
-       "SQLAlchemy URL of the store instead of DB_PATH (e.g. sqlite:///path.db).", "store",
+       "SQLAlchemy URL of the store instead of DB_PATH: sqlite:///path.db, or "
+       "postgresql://user:pass@host/db (several instances share one).", "store",
        secret=True),
     _v("tokens_file", "AUTH_TOKENS_FILE", _opt_str, "",
        "A tokens.txt imported into the store on start (one per line or comma-separated, "
