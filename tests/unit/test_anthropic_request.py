@@ -195,3 +195,12 @@ def test_count_tokens_needs_messages_too() -> None:
     with pytest.raises(ClientRequestError) as caught:
         parse({"model": "GLM-4.7", "messages": []}, count_only=True)
     assert caught.value.param == "messages"
+
+
+@pytest.mark.parametrize("role", [["user"], {"x": 1}, 3, None])
+def test_a_role_that_is_not_a_string_is_a_400(role: object) -> None:
+    # found by the schemathesis fuzzer: a list role used to crash the dict lookup (500)
+    from zproxy.api.anthropic.content import chat_messages
+
+    with pytest.raises(ClientRequestError, match="role"):
+        chat_messages(None, [{"role": role, "content": "hi"}])

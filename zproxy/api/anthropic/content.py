@@ -177,7 +177,8 @@ def chat_messages(system: Any, messages: list[Any]) -> list[Message]:
         where = f"messages.{i}"
         if not isinstance(message, dict):
             raise bad(f"{where}: expected an object", where)
-        convert = _ROLES.get(message.get("role"))  # type: ignore[arg-type]
+        role = message.get("role")
+        convert = _ROLES.get(role) if isinstance(role, str) else None  # a list is unhashable
         if convert is None:
             raise bad(f"{where}.role: expected `user` or `assistant`", f"{where}.role")
         at = f"{where}.content"
