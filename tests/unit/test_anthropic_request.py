@@ -204,3 +204,17 @@ def test_a_role_that_is_not_a_string_is_a_400(role: object) -> None:
 
     with pytest.raises(ClientRequestError, match="role"):
         chat_messages(None, [{"role": role, "content": "hi"}])
+
+
+@pytest.mark.parametrize("body", [
+    {"tool_choice": {"type": ["auto"]}},
+    {"thinking": {"type": ["enabled"]}},
+    {"messages": [{"role": "user", "content": [
+        {"type": "document", "source": {"type": ["text"], "data": "x"}}]}]},
+])
+def test_unhashable_type_fields_are_a_400(body: dict[str, Any]) -> None:
+    # found by the schemathesis fuzzer: list-valued `type`s reached set/dict lookups (500)
+    request = {"model": "claude-sonnet-4-5", "max_tokens": 10,
+               "messages": [{"role": "user", "content": "hi"}], **body}
+    with pytest.raises(ClientRequestError):
+        parse_messages_request(orjson.dumps(request), resolve_model=lambda name: name)

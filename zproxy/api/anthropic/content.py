@@ -73,7 +73,8 @@ def _image_url(block: Block, where: str) -> str:
 def _document_text(block: Block, where: str) -> str:
     source = block.get("source")
     kind = source.get("type") if isinstance(source, dict) else None
-    if not isinstance(source, dict) or kind not in {"text", "content", "base64"}:
+    if not isinstance(source, dict) or not isinstance(kind, str) or \
+            kind not in {"text", "content", "base64"}:
         raise bad(f"{where}: only text documents are supported (send PDFs as text)", where)
     if kind == "content":
         body = "\n".join(_flat_text(_blocks(source.get("content"), f"{where}.source.content")))

@@ -92,6 +92,7 @@ def _tool_choice(body: dict[str, Any]) -> tuple[Any, bool | None]:
         return None, None
     parallel = False if choice.get("disable_parallel_tool_use") is True else None
     kind = choice.get("type")
+    kind = kind if isinstance(kind, str) else None  # a list or object is unhashable
     if kind in {"auto", "none"}:
         return kind, parallel
     if kind == "any":
@@ -109,7 +110,7 @@ def _thinking(body: dict[str, Any]) -> bool | None:
     thinking = _typed(body, "thinking", dict, "an object")
     if thinking is None:
         return None
-    if thinking.get("type") not in THINKING_TYPES:
+    if not isinstance(thinking.get("type"), str) or thinking["type"] not in THINKING_TYPES:
         raise bad("thinking.type: expected `enabled`, `adaptive` or `disabled`",
                   "thinking.type")
     return THINKING_TYPES[thinking["type"]]
