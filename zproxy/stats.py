@@ -22,6 +22,7 @@ from typing import Any, Final, Protocol
 MAX_MODELS: Final = 64          # distinct model names tracked; the rest count as OTHER
 OTHER: Final = "(other)"
 NO_MODEL: Final = "(none)"
+UNKNOWN_MODEL: Final = "(unknown)"  # a name the catalogue does not know: one label for all
 CLIENT_ABORT: Final = "client_abort"
 ABORT_STATUS: Final = 499       # nginx's "client closed request"
 BUCKET_S: Final = 10.0          # timeline resolution
@@ -54,6 +55,14 @@ class RequestRecord:
     attempts: int = 0
     retries: tuple[str, ...] = ()
     error_type: str | None = None
+    model_known: bool = True       # False: `model` is not in the catalogue
+
+    @property
+    def model_label(self) -> str:
+        """The name aggregates count under: client-invented names share one label."""
+        if self.model is None:
+            return NO_MODEL
+        return self.model if self.model_known else UNKNOWN_MODEL
 
     @property
     def ok(self) -> bool:
@@ -85,7 +94,7 @@ class RequestMeter:
     stream_open: bool = False       # set when an SSE response was prepared
 
     def finish(self, *, method: str, path: str, status: int, ended: float, client_ip: str,
-               client: str) -> RequestRecord:
+               client: str, model_known: bool = True) -> RequestRecord:
         ttft = None if self.first_token_at is None else max(0.0, self.first_token_at
                                                             - self.started)
         trace = self.trace
@@ -96,7 +105,7 @@ class RequestMeter:
             prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens,
             attempts=trace.attempts if trace is not None else 0,
             retries=tuple(trace.retries) if trace is not None else (),
-            error_type=self.error_type)
+            error_type=self.error_type, model_known=model_known)
 
 
 @dataclass(slots=True)
@@ -159,15 +168,14 @@ class StatsRecorder:
         self._recent.append(record)
         self._total.add(record)
         self._aborts += record.error_type == CLIENT_ABORT
-        self._model_tally(record.model).add(record)
+        self._model_tally(record.model_label).add(record)
         self._statuses[record.status] = self._statuses.get(record.status, 0) + 1
         self._clients[record.client] = self._clients.get(record.client, 0) + 1
         if record.error_type is not None:
             self._errors[record.error_type] = self._errors.get(record.error_type, 0) + 1
         self._bucket(record.time).tally.add(record)
 
-    def _model_tally(self, model: str | None) -> _Tally:
-        name = NO_MODEL if model is None else model
+    def _model_tally(self, name: str) -> _Tally:
         tally = self._models.get(name)
         if tally is None:
             if len(self._models) >= MAX_MODELS:
