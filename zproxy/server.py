@@ -78,6 +78,8 @@ async def serve(settings: Settings, on_started: Callable[[int], None] | None = N
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):  # Windows
             loop.add_signal_handler(sig, stop.set)
+    if sys.platform == "win32":  # no loop signal handlers; Ctrl-Break is the console's SIGTERM
+        signal.signal(signal.SIGBREAK, lambda *_: loop.call_soon_threadsafe(stop.set))
     try:
         await stop.wait()
     finally:

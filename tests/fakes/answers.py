@@ -97,8 +97,9 @@ def demo_script(body: Mapping[str, Any]) -> tuple[Script, str]:
     features = body.get("features") if isinstance(body.get("features"), Mapping) else {}
     assert isinstance(features, Mapping)
     prompt = user_prompt(messages)
-    thinking = (f"The user wrote {len(prompt.split())} words. This is the offline demo, "
-                "so I echo them back." if features.get("enable_thinking") else None)
+    words = len(prompt.split())
+    thinking = (f"The user wrote {words} word{'' if words == 1 else 's'}. This is the offline "
+                "demo, so I echo them back." if features.get("enable_thinking") else None)
     result = _tool_result(messages)
     if result is not None:
         return Script(text=f"The tool answered: {_preview(result)}", thinking=thinking), \
