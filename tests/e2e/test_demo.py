@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-
-import pytest
+from pathlib import Path
+from typing import Any
 
 from tests.e2e.helpers import sync_client
 from tests.e2e.processes import ROOT, child_env, run, running
 
-WEATHER = [{"type": "function", "function": {
+WEATHER: Any = [{"type": "function", "function": {
     "name": "get_weather", "description": "Current weather for a city",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
                    "required": ["city"]}}}]
@@ -36,19 +36,19 @@ def test_demo_command_serves_meaningful_answers_and_stops_cleanly() -> None:
                 content += delta.content or ""
         assert "3 words" in reasoning and "Think about this" in content
 
-        question = {"role": "user", "content": "What is the weather in Paris?"}
+        question: dict[str, Any] = {"role": "user", "content": "What is the weather in Paris?"}
         reply = client.chat.completions.create(model="GLM-4.6", messages=[question],
-                                               tools=WEATHER)  # type: ignore[arg-type]
-        call = (reply.choices[0].message.tool_calls or [None])[0]
-        assert reply.choices[0].finish_reason == "tool_calls" and call is not None
-        assert call.function.name == "get_weather"  # type: ignore[union-attr]
-        assert json.loads(call.function.arguments) == {"city": "Paris"}  # type: ignore[union-attr]
+                                               tools=WEATHER)
+        (call,) = reply.choices[0].message.tool_calls or []
+        assert reply.choices[0].finish_reason == "tool_calls"
+        assert call.function.name == "get_weather"
+        assert json.loads(call.function.arguments) == {"city": "Paris"}
+        child.wait_for(r"fake z\.ai: .*tools=1 .* -> tool call get_weather")
 
-        answer = client.chat.completions.create(model="GLM-4.6", tools=WEATHER,  # type: ignore[arg-type]
-                                                messages=[question,
-                                                          reply.choices[0].message.model_dump(exclude_none=True),  # type: ignore[list-item]
-                                                          {"role": "tool", "tool_call_id": call.id,
-                                                           "content": "18 °C and sunny"}])
+        history = [question, reply.choices[0].message.model_dump(exclude_none=True),
+                   {"role": "tool", "tool_call_id": call.id, "content": "18 °C and sunny"}]
+        answer = client.chat.completions.create(model="GLM-4.6", tools=WEATHER,
+                                                messages=history)
         assert "18 °C and sunny" in (answer.choices[0].message.content or "")
 
         assert child.interrupt() == 0
@@ -64,7 +64,7 @@ def test_demo_busy_port_is_one_line_exit_2() -> None:
         assert first.interrupt() == 0
 
 
-def test_fake_without_fixtures_fails_clearly(tmp_path: pytest.TempPathFactory) -> None:
+def test_fake_without_fixtures_fails_clearly(tmp_path: Path) -> None:
     result = run(["-m", "tests.fakes", "--port", "0"],
                  child_env(ZPROXY_FIXTURES_DIR=str(tmp_path)))
     assert result.returncode == 2

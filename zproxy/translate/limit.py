@@ -19,6 +19,10 @@ class TokenBudget:
         self._left = None if max_tokens is None else max_tokens * CHARS_PER_TOKEN
         self.cut = False
 
+    @property
+    def active(self) -> bool:
+        return self._left is not None
+
     def take(self, text: str) -> str:
         """The part of `text` that still fits; nothing once the budget is spent."""
         if self._left is None or not text:

@@ -302,6 +302,8 @@ class ResponseTranslator:
         return "stop"
 
     def _within_budget(self, events: list[Event]) -> list[Event]:
+        if not self._budget.active:
+            return events
         kept: list[Event] = []
         for event in events:
             if isinstance(event, Content | Reasoning):
