@@ -11,9 +11,11 @@ import structlog
 from aiohttp import web
 
 from zproxy.api import handlers
+from zproxy.api.responses import handlers as responses
+from zproxy.api.responses.store import MemoryResponseStore
 from zproxy.config import Settings
 from zproxy.errors import ProxyError
-from zproxy.keys import CONVERSATIONS, HTTP, IMAGE_HTTP, MODELS, SETTINGS, UPSTREAM
+from zproxy.keys import CONVERSATIONS, HTTP, IMAGE_HTTP, MODELS, RESPONSES, SETTINGS, UPSTREAM
 from zproxy.middlewares import (
     add_cors_headers,
     client_auth,
@@ -102,6 +104,8 @@ def create_app(settings: Settings, *, models: ModelCatalog | None = None) -> web
     app[MODELS] = models or build_catalog(settings.model_map, settings.model_aliases)
     app[CONVERSATIONS] = ConversationStore(settings.conversation_max,
                                            settings.conversation_ttl_s)
+    app[RESPONSES] = MemoryResponseStore(settings.response_store_max,
+                                         settings.response_store_ttl_s)
     app.cleanup_ctx.append(_upstream_ctx)
     app.cleanup_ctx.append(_background_ctx)
     setup_observability(app)
@@ -110,6 +114,10 @@ def create_app(settings: Settings, *, models: ModelCatalog | None = None) -> web
         web.get("/", handlers.root),
         web.get("/health", handlers.health),
         web.post("/v1/chat/completions", handlers.chat_completions),
+        web.post("/v1/responses", responses.create_response),
+        web.get("/v1/responses/{response_id}", responses.get_response),
+        web.delete("/v1/responses/{response_id}", responses.delete_response),
+        web.get("/v1/responses/{response_id}/input_items", responses.list_input_items),
         web.get("/v1/models", handlers.list_models),
         web.get("/v1/models/{model:.+}", handlers.get_model),
     ])

@@ -267,6 +267,12 @@ VARIABLES: Final[tuple[Var, ...]] = (
        "How long a persisted upstream chat is remembered for follow-up requests.", "models"),
     _v("conversation_max", "CONVERSATION_MAX", _pos_int, "1024",
        "Persisted chats remembered at most (oldest forgotten first).", "models"),
+    _v("response_store_ttl_s", "RESPONSE_STORE_TTL", _seconds, "3600",
+       "How long a stored /v1/responses answer can be fetched or continued "
+       "(previous_response_id).", "models"),
+    _v("response_store_max", "RESPONSE_STORE_MAX", _pos_int, "1024",
+       "Stored /v1/responses answers kept at most (least recently used forgotten first).",
+       "models"),
     # vision
     _v("vision_fetch_remote", "VISION_FETCH_REMOTE", _bool, "false",
        "Fetch http(s) image URLs and upload them (else they are passed through).", "vision"),
@@ -348,6 +354,8 @@ class Settings:
     search_sources_list: bool = True
     conversation_ttl_s: float = 3600.0
     conversation_max: int = 1024
+    response_store_ttl_s: float = 3600.0
+    response_store_max: int = 1024
     vision_fetch_remote: bool = False
     vision_max_bytes: int = 10 * 1024 * 1024
     vision_allow_private: bool = False

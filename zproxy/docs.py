@@ -20,12 +20,20 @@ from zproxy.errors import ERROR_CODES
 from zproxy.keys import MODELS, SETTINGS
 from zproxy.models import ModelCatalog, model_object
 from zproxy.openapi import CHAT_PARAMETERS, UNSUPPORTED, build_openapi
+from zproxy.openapi_params import Param
+from zproxy.openapi_responses import RESPONSES_PARAMETERS, RESPONSES_UNSUPPORTED
 from zproxy.stats import is_trusted
 
 ENDPOINTS: Final = {
     "/": "Service information: version, base URL, model names.",
     "/health": "Liveness probe: `{\"status\": \"ok\"}`.",
     "/v1/chat/completions": "OpenAI chat completions, streaming or not, with tools.",
+    "/v1/responses": "OpenAI Responses API (Codex, Agents SDK): streaming or not, tools, "
+                     "reasoning items, `previous_response_id`.",
+    "/v1/responses/{response_id}": "A stored response (GET) or its removal (DELETE); "
+                                   "404 `response_not_found` when unknown or expired.",
+    "/v1/responses/{response_id}/input_items": "The stored response's input items, as a "
+                                               "cursor page (`order`, `limit`, `after`).",
     "/v1/models": "Every public model name, as OpenAI `model` objects.",
     "/v1/models/{model}": "One model object (404 `model_not_found` otherwise).",
     "/dashboard": "Live request statistics (HTML; refreshes itself).",
@@ -146,6 +154,8 @@ for await (const chunk of stream) {{
         {"id": "python-stream", "lang": "python",
          "title": "Python: streaming, reasoning and usage", "code": python_stream},
         {"id": "python-tools", "lang": "python", "title": "Python: tools", "code": python_tools},
+        {"id": "python-responses", "lang": "python", "title": "Python: Responses API",
+         "code": python_responses(api_base, key, model)},
         {"id": "javascript", "lang": "javascript", "title": "JavaScript (openai for Node)",
          "code": javascript},
         {"id": "curl", "lang": "shell", "title": "curl", "code": curl},
@@ -153,6 +163,26 @@ for await (const chunk of stream) {{
         {"id": "curl-models", "lang": "shell", "title": "curl: list models",
          "code": curl_models},
     ]
+
+
+def python_responses(api_base: str, key: str, model: str) -> str:
+    return f'''from openai import OpenAI
+
+client = OpenAI(base_url="{api_base}", api_key="{key}")
+first = client.responses.create(model="{model}", input="Name three prime numbers.")
+print(first.output_text)
+with client.responses.stream(model="{model}", input="And their sum?",
+                             previous_response_id=first.id) as stream:
+    for event in stream:
+        if event.type == "response.output_text.delta":
+            print(event.delta, end="")
+print(f"\\n[{{stream.get_final_response().usage.total_tokens}} tokens]")
+'''
+
+
+def _parameters(table: tuple[Param, ...]) -> list[dict[str, Any]]:
+    return [{"name": p.name, "type": p.type_label, "required": p.required,
+             "extension": p.extension, "doc": segments(p.doc)} for p in table]
 
 
 def _endpoints(app: web.Application, settings: Settings) -> list[dict[str, Any]]:
@@ -201,10 +231,10 @@ def docs_context(request: web.Request) -> dict[str, Any]:
         "base_url": root, "api_base": api_base, "auth_required": settings.auth_required,
         "dashboard_enabled": settings.dashboard_enabled,
         "endpoints": _endpoints(app, settings),
-        "parameters": [{"name": p.name, "type": p.type_label, "required": p.required,
-                        "extension": p.extension, "doc": segments(p.doc)}
-                       for p in CHAT_PARAMETERS],
+        "parameters": _parameters(CHAT_PARAMETERS),
         "unsupported": UNSUPPORTED,
+        "responses_parameters": _parameters(RESPONSES_PARAMETERS),
+        "responses_unsupported": RESPONSES_UNSUPPORTED,
         "models": [model_object(spec) for spec in catalog],
         "errors": _errors(),
         "config": _variables(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import ClientSession, web
 
+from zproxy.api.responses.store import ResponseStore
 from zproxy.config import Settings
 from zproxy.models import ModelCatalog
 from zproxy.upstream.client import UpstreamClient
@@ -14,4 +15,5 @@ MODELS = web.AppKey("models", ModelCatalog)
 HTTP = web.AppKey("http", ClientSession)
 UPSTREAM = web.AppKey("upstream", UpstreamClient)
 CONVERSATIONS = web.AppKey("conversations", ConversationStore)
+RESPONSES = web.AppKey("responses", ResponseStore)  # stored /v1/responses answers
 IMAGE_HTTP = web.AppKey("image_http", ClientSession)  # fetches client image URLs, guarded

@@ -115,7 +115,7 @@ async def cors_preflight(request: web.Request, handler: Handler) -> web.StreamRe
             raise web.HTTPForbidden(reason="CORS origin not allowed")
         return web.Response(status=204, headers={
             "Access-Control-Allow-Origin": allowed,
-            "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+            "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
             "Access-Control-Allow-Headers": request.headers.get(
                 "Access-Control-Request-Headers", "Authorization, Content-Type"),
             "Access-Control-Max-Age": "86400",

@@ -8,30 +8,12 @@ exception tree in `zproxy.errors`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any, Final
 
 from zproxy import __version__
 from zproxy.errors import ProxyError
-
-
-@dataclass(frozen=True, slots=True)
-class Param:
-    name: str
-    schema: dict[str, Any]
-    doc: str
-    extension: bool = False     # not part of OpenAI's API
-    required: bool = False
-
-    @property
-    def type_label(self) -> str:
-        kind = self.schema.get("type")
-        if isinstance(kind, list):
-            return " | ".join(kind)
-        if kind is None and "oneOf" in self.schema:
-            return " | ".join(str(s.get("type", "object")) for s in self.schema["oneOf"])
-        return str(kind or "any")
-
+from zproxy.openapi_params import Param
+from zproxy.openapi_responses import RESPONSES_SCHEMAS, responses_paths
 
 _STR: Final = {"type": "string"}
 _BOOL: Final = {"type": "boolean"}
@@ -194,6 +176,7 @@ def _paths(statuses: list[int]) -> dict[str, Any]:
             "responses": {"200": {"description": "The model",
                                   "content": _json_content("Model")},
                           **_errors([401, 404])}}},
+        **responses_paths(secured, _errors, statuses),
         "/health": {"get": {
             "operationId": "health", "summary": "Liveness", "security": [],
             "responses": {"200": {"description": "Alive", "content": _json_content("Health")}}}},
@@ -238,6 +221,7 @@ def build_openapi(base_url: str, model_ids: Sequence[str]) -> dict[str, Any]:
                 "Health": {"type": "object", "properties": {"status": _STR,
                                                             "time": {"type": "integer"}}},
                 "Error": _ERROR_SCHEMA,
+                **RESPONSES_SCHEMAS,
             },
         },
     }

@@ -26,7 +26,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 PURE = ("zproxy.sse", "zproxy.upstream.signing", "zproxy.upstream.wire",
         "zproxy.translate.buffer", "zproxy.translate.request", "zproxy.translate.response",
-        "zproxy.translate.events", "zproxy.models", "zproxy.api.schema")
+        "zproxy.translate.events", "zproxy.models", "zproxy.api.schema",
+        "zproxy.api.responses.request", "zproxy.api.responses.objects",
+        "zproxy.api.responses.encoder", "zproxy.api.responses.store",
+        "zproxy.api.responses.items", "zproxy.openapi_responses")
 
 # `zproxy.__main__` is the `python -m zproxy` script: importing it starts the server.
 ALL = tuple(sorted(m.name for m in pkgutil.walk_packages(zproxy.__path__, "zproxy.")

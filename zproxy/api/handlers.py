@@ -82,6 +82,7 @@ async def root(request: web.Request) -> web.Response:
         "description": "OpenAI-compatible gateway to Z.AI GLM web chat",
         "base_url": f"{request.scheme}://{request.host}/v1",
         "auth_required": settings.auth_required,
-        "endpoints": ["/v1/chat/completions", "/v1/models", "/v1/models/{model}", "/health"],
+        "endpoints": ["/v1/chat/completions", "/v1/responses", "/v1/models",
+                      "/v1/models/{model}", "/health"],
         "models": [spec.id for spec in request.app[MODELS]],
     })
