@@ -55,6 +55,7 @@ class RequestRecord:
     attempts: int = 0
     retries: tuple[str, ...] = ()
     error_type: str | None = None
+    api: str | None = None  # the front door: chat_completions | responses | …
     model_known: bool = True       # False: `model` is not in the catalogue
 
     @property
@@ -75,7 +76,8 @@ class RequestRecord:
                 "client_ip": self.client_ip, "client": self.client, "model": self.model,
                 "stream": self.stream, "prompt_tokens": self.prompt_tokens,
                 "completion_tokens": self.completion_tokens, "attempts": self.attempts,
-                "retries": list(self.retries), "error_type": self.error_type}
+                "retries": list(self.retries), "error_type": self.error_type,
+                "api": self.api}
 
 
 @dataclass(slots=True)
@@ -92,6 +94,7 @@ class RequestMeter:
     trace: TraceLike | None = None
     error_type: str | None = None
     stream_open: bool = False       # set when an SSE response was prepared
+    api: str | None = None          # set by the front door's handler
 
     def finish(self, *, method: str, path: str, status: int, ended: float, client_ip: str,
                client: str, model_known: bool = True) -> RequestRecord:
@@ -105,7 +108,7 @@ class RequestMeter:
             prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens,
             attempts=trace.attempts if trace is not None else 0,
             retries=tuple(trace.retries) if trace is not None else (),
-            error_type=self.error_type, model_known=model_known)
+            error_type=self.error_type, api=self.api, model_known=model_known)
 
 
 @dataclass(slots=True)

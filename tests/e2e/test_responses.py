@@ -88,6 +88,18 @@ async def test_plain_text_streaming_event_by_event(proxy: Proxy) -> None:
     assert done.usage is not None and done.usage.total_tokens == 50
 
 
+async def test_plain_text_streaming_sync_create(proxy: Proxy) -> None:
+    client = sync_client(proxy.base_url)
+
+    def run() -> list[Any]:
+        with client.responses.create(model="GLM-4.6", input="1+1?", stream=True) as stream:
+            return list(stream)
+
+    events = await asyncio.to_thread(run)
+    assert check_sequence(events)[-1] == "response.completed"
+    assert text_deltas(events) == events[-1].response.output_text == PLAIN["expected_answer"]
+
+
 async def test_stream_helper_final_response_sync(proxy: Proxy) -> None:
     client = sync_client(proxy.base_url)
 

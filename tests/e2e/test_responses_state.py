@@ -285,3 +285,19 @@ async def test_drop_non_streaming_is_502(proxy: Proxy, fake: FakeZai) -> None:
     status, payload = await _post(proxy, {"model": "GLM-4.6", "input": "hi"})
     assert status == 502
     assert assert_error_shape(payload)["code"] == "upstream_unavailable"
+
+
+async def test_requests_are_recorded_with_their_front_door(proxy: Proxy) -> None:
+    client = async_client(proxy.base_url)
+    await client.responses.create(model="GLM-4.6", input="1+1?", stream=True)
+    await client.chat.completions.create(model="GLM-4.6",
+                                         messages=[{"role": "user", "content": "1+1?"}])
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{proxy.url}/dashboard/requests") as resp:
+            rows = (await resp.json())["data"]
+    chat, responses = rows[0], rows[1]  # newest first
+    assert (responses["api"], responses["path"], responses["stream"]) == (
+        "responses", "/v1/responses", True)
+    assert (responses["prompt_tokens"], responses["completion_tokens"]) == (12, 38)
+    assert responses["ttft_ms"] is not None and responses["ok"]
+    assert chat["api"] == "chat_completions"

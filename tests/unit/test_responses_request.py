@@ -92,6 +92,8 @@ def test_options_map_onto_the_chat_request() -> None:
         "name": "f", "parameters": {"type": "object"}, "strict": True}}]
     assert chat.tool_choice == {"type": "function", "function": {"name": "f"}}
     assert req.tools[0]["name"] == "f" and len(req.tools) == 1  # echoed in Responses shape
+    nested = parse(input="x", tools=[{"type": "function", "function": {"name": "g"}}])
+    assert nested.tools[0]["name"] == "g"
     assert parse(input="x", reasoning={"effort": "low"}).enable_thinking is True
     assert parse(input="x").enable_thinking is None
 

@@ -45,7 +45,7 @@ async def _chat(request: web.Request, trace: Trace) -> web.StreamResponse:
     chat = parse_chat_request(await request.read(), default_stream=settings.default_stream)
     found = meter(request)
     if found is not None:
-        found.model, found.stream = chat.model, chat.stream
+        found.model, found.stream, found.api = chat.model, chat.stream, "chat_completions"
     conversations = request.app[CONVERSATIONS]
     plan = plan_chat(chat, request.app[MODELS], settings, conversations=conversations)
     if plan.upstream.image_urls:

@@ -78,9 +78,8 @@ class ResponseEncoder:
     # --- the public steps ----------------------------------------------------------------
 
     def start(self) -> list[Event]:
-        snapshot = self._shell.object("in_progress", [])
-        return [self._event("response.created", response=snapshot),
-                self._event("response.in_progress", response=snapshot)]
+        return [self._event("response.created", response=self.response),
+                self._event("response.in_progress", response=self.response)]
 
     def feed(self, chunks: Iterable[dict[str, Any]]) -> list[Event]:
         events: list[Event] = []

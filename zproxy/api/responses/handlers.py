@@ -77,7 +77,7 @@ async def _create(request: web.Request, trace: Trace) -> web.StreamResponse:
     req = parse_responses_request(await request.read())
     found = meter(request)
     if found is not None:
-        found.model, found.stream = req.model, req.stream
+        found.model, found.stream, found.api = req.model, req.stream, "responses"
     previous = _previous(app[RESPONSES], req)
     chat = to_chat_request(req, previous.history() if previous else ())
     plan = plan_chat(chat, app[MODELS], settings, conversations=app[CONVERSATIONS])

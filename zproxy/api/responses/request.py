@@ -163,6 +163,8 @@ def _tools(body: Mapping[str, Any]) -> tuple[tuple[dict[str, Any], ...], bool]:
         if kind in SEARCH_TOOLS:
             search = True
         elif kind == "function":
+            if "name" not in tool and isinstance(tool.get("function"), dict):
+                tool = tool["function"]  # the chat-completions nesting, a common slip
             if not isinstance(tool.get("name"), str) or not tool["name"]:
                 raise _bad(f"'tools[{i}].name' is required", f"tools[{i}].name",
                            "missing_required_parameter")
