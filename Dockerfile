@@ -17,6 +17,9 @@ WORKDIR /app
 COPY run.py ./
 COPY zproxy ./zproxy
 COPY web ./web
+# the store (tokens, client keys, pool events): DB_PATH defaults to /app/data/zproxy.db
+RUN mkdir -p /app/data && chown 10001:10001 /app/data
+VOLUME ["/app/data"]
 # numeric, so Kubernetes' runAsNonRoot can verify it without reading /etc/passwd
 USER 10001:10001
 EXPOSE 8080

@@ -28,6 +28,16 @@ _ENV_PREFIXES = ("ZAI_", "AUTH_TOKEN", "API_KEY", "DEFAULT_KEY", "UPSTREAM_", "A
                  "TOOL", "DASHBOARD_", "HTTP_PROXY", "HTTPS_PROXY")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--fuzz-long", action="store_true",
+                     help="run every fuzz test with 40x the examples (tests/fuzzing.py)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--fuzz-long"):  # read by tests/fuzzing.py when test modules load
+        os.environ["ZPROXY_FUZZ"] = "long"
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     fixtures = resolve_fixtures_dir(None)
     if not (fixtures / "manifest.json").is_file():
@@ -71,7 +81,7 @@ async def fake_url(fake: FakeZai, aiohttp_server: AiohttpServer) -> str:
 def proxy_settings(upstream_base: str, **overrides: Any) -> Settings:
     base = Settings(upstream_base=upstream_base, host="127.0.0.1", port=0,
                     shutdown_grace_s=2.0, guest_pool_size=2, read_timeout_s=10.0,
-                    tool_keepalive_s=10.0)
+                    tool_keepalive_s=10.0, db_path=":memory:")
     return base.replace(**overrides)
 
 

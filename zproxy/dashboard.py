@@ -21,8 +21,10 @@ from aiohttp import web
 
 from zproxy.config import Settings
 from zproxy.errors import error_body
+from zproxy.keys import CLIENT_KEYS, USER_POOL
 from zproxy.metrics import CONTENT_TYPE, Metrics
 from zproxy.middlewares import key_is_valid, presented_key
+from zproxy.pool.observe import pool_card
 from zproxy.stats import StatsRecorder
 
 COOKIE: Final = "zproxy_dashboard"
@@ -77,6 +79,12 @@ def _refresh_s(request: web.Request) -> float:
         return REFRESH_S
 
 
+def fleet_context(app: web.Application) -> dict[str, Any]:
+    """The pool card and usage by client-key name (never the key)."""
+    pool, ring = app.get(USER_POOL), app.get(CLIENT_KEYS)
+    return {"pool": pool_card(pool), "key_usage": ring.usage() if ring is not None else []}
+
+
 class DashboardViews:
     """Handlers bound to one app's recorder, metrics and settings (datasette-style views)."""
 
@@ -119,7 +127,7 @@ class DashboardViews:
         context = {"title": "Dashboard", "page": "dashboard",
                    "stats": self._stats.snapshot(), "recent": self._stats.recent(),
                    "refresh_ms": int(_refresh_s(request) * 1000),
-                   "logout": self.login_required}
+                   "logout": self.login_required, **fleet_context(request.app)}
         response = aiohttp_jinja2.render_template("dashboard.html", request, context)
         response.headers["Cache-Control"] = "no-store"
         return response

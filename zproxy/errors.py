@@ -3,9 +3,15 @@
     ProxyError                      status  type
     ├── ClientRequestError            400   invalid_request_error
     │   ├── AuthenticationError       401   authentication_error
-    │   └── NotFoundError             404   invalid_request_error (code model_not_found…)
+    │   ├── PermissionDeniedError     403   permission_error
+    │   ├── RateLimitedError          429   rate_limit_error
+    │   ├── NotFoundError             404   invalid_request_error (code model_not_found…)
+    │   ├── RequestTimeoutError       408   invalid_request_error (body sent too slowly)
+    │   └── PayloadTooLargeError      413   invalid_request_error (MAX_REQUEST_BYTES)
+    ├── OverloadedError               429   rate_limit_error     (MAX_CONCURRENT_REQUESTS)
     └── UpstreamError                 502   upstream_error
         ├── UpstreamAuthError         502   upstream_error       (token rejected, 401)
+        │   └── NoUpstreamCredential  503   upstream_error       (no token, guests off)
         ├── UpstreamRateLimitError    429   rate_limit_error     (429 / concurrency)
         ├── UpstreamVersionError      502   upstream_error       (426 client version)
         ├── UpstreamBlockedError      502   upstream_error       (405 WAF)
@@ -37,6 +43,10 @@ class ProxyError(Exception):
         self.param = param
         self.code = code if code is not None else self.default_code
 
+    def headers(self) -> dict[str, str]:
+        """Extra response headers the error needs (Retry-After)."""
+        return {}
+
 
 class ClientRequestError(ProxyError):
     status = 400
@@ -49,9 +59,54 @@ class AuthenticationError(ClientRequestError):
     default_code = "invalid_api_key"
 
 
+class PermissionDeniedError(ClientRequestError):
+    """Authenticated or not, this may not be done (admin off, CSRF token missing)."""
+
+    status = 403
+    type = "permission_error"
+    default_code = "forbidden"
+
+
+class RateLimitedError(ClientRequestError):
+    """Too many attempts from this client (admin logins)."""
+
+    status = 429
+    type = "rate_limit_error"
+    default_code = "rate_limit_exceeded"
+
+
 class NotFoundError(ClientRequestError):
     status = 404
     default_code = "not_found"
+
+
+class RequestTimeoutError(ClientRequestError):
+    """The request body did not arrive within CLIENT_SEND_TIMEOUT."""
+
+    status = 408
+    default_code = "request_timeout"
+
+
+class PayloadTooLargeError(ClientRequestError):
+    """The request body is larger than MAX_REQUEST_BYTES."""
+
+    status = 413
+    default_code = "request_too_large"
+
+
+class OverloadedError(ProxyError):
+    """The process is at its concurrent-request cap; the client should come back soon."""
+
+    status = 429
+    type = "rate_limit_error"
+    default_code = "too_many_concurrent_requests"
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_s)}
 
 
 class UpstreamError(ProxyError):
@@ -73,6 +128,15 @@ class UpstreamAuthError(UpstreamError):
     default_code = "upstream_auth_failed"
     retryable = True
     cause = "auth"
+
+
+class NoUpstreamCredential(UpstreamAuthError):
+    """No user token can serve and guest sessions are off: the operator must act."""
+
+    status = 503
+    default_code = "no_upstream_credential"
+    retryable = False
+    cause = "no_credential"
 
 
 class UpstreamRateLimitError(UpstreamError):
@@ -162,6 +226,11 @@ ERROR_CODES: Final[tuple[ErrorCode, ...]] = (
     ErrorCode("unsupported_parameter", 400, _REQ,
               "A parameter the web chat cannot honour (`n` > 1, `logprobs`, audio output, "
               "`logit_bias`, `prediction`)."),
+    ErrorCode("invalid_request_error", 400, _REQ,
+              "Anthropic routes: the request does not fit the Messages API (see `message`)."),
+    ErrorCode("too_many_messages", 400, _REQ, "More messages than `MAX_MESSAGES`."),
+    ErrorCode("context_length_exceeded", 400, _REQ,
+              "The messages hold more text than `MAX_TOTAL_CHARS`."),
     ErrorCode("invalid_tools", 400, _REQ, "`tools` is not an array of named functions."),
     ErrorCode("invalid_tool_choice", 400, _REQ,
               "`tool_choice` is not `auto`, `none`, `required` or a declared function."),
@@ -179,6 +248,13 @@ ERROR_CODES: Final[tuple[ErrorCode, ...]] = (
               "`previous_response_id` names no stored response (unknown or expired)."),
     ErrorCode("invalid_api_key", 401, "authentication_error",
               "The client key is missing or wrong (send `Authorization: Bearer <key>`)."),
+    ErrorCode("admin_auth_required", 401, "authentication_error",
+              "The admin API needs the admin secret (`ADMIN_PASSWORD`)."),
+    ErrorCode("forbidden", 403, "permission_error", "This may not be done."),
+    ErrorCode("admin_disabled", 403, "permission_error",
+              "The admin pages are off (no `ADMIN_PASSWORD`)."),
+    ErrorCode("csrf_failed", 403, "permission_error",
+              "A form or cookie write came without its CSRF token."),
     ErrorCode("model_not_found", 404, _REQ, "No model of that name; see `GET /v1/models`."),
     ErrorCode("response_not_found", 404, _REQ,
               "No stored response with that id (unknown, deleted or expired)."),
@@ -187,6 +263,13 @@ ERROR_CODES: Final[tuple[ErrorCode, ...]] = (
               router=True),
     ErrorCode("request_entity_too_large", 413, _REQ, "The request body is too large.",
               router=True),
+    ErrorCode("request_timeout", 408, _REQ,
+              "The request body did not arrive within `CLIENT_SEND_TIMEOUT`."),
+    ErrorCode("request_too_large", 413, _REQ, "The body is larger than `MAX_REQUEST_BYTES`."),
+    ErrorCode("rate_limit_exceeded", 429, "rate_limit_error",
+              "Too many attempts from this client (admin logins)."),
+    ErrorCode("too_many_concurrent_requests", 429, "rate_limit_error",
+              "zproxy is at its concurrent-request cap; retry soon."),
     ErrorCode("upstream_rate_limited", 429, "rate_limit_error",
               "Z.AI is rate limiting every available session; retry later."),
     ErrorCode("internal_error", 500, "server_error", "A bug in zproxy; the log has details."),
@@ -201,6 +284,8 @@ ERROR_CODES: Final[tuple[ErrorCode, ...]] = (
               "Z.AI could not be reached or answered 5xx."),
     ErrorCode("upstream_internal_error", 502, _UP,
               "Z.AI reported `INTERNAL_ERROR` inside the stream, even after a fresh chat."),
+    ErrorCode("no_upstream_credential", 503, _UP,
+              "No user token can serve and guest sessions are off: the operator must act."),
     ErrorCode("upstream_timeout", 504, "timeout_error",
               "Z.AI was silent longer than `UPSTREAM_READ_TIMEOUT`."),
 )

@@ -5,8 +5,12 @@ from __future__ import annotations
 from aiohttp import ClientSession, web
 
 from zproxy.api.responses.store import ResponseStore
+from zproxy.clientkeys.ring import KeyRing
 from zproxy.config import Settings
 from zproxy.models import ModelCatalog
+from zproxy.pool.pool import UserPool
+from zproxy.pool.service import TokenService
+from zproxy.store import Store
 from zproxy.upstream.client import UpstreamClient
 from zproxy.upstream.conversations import ConversationStore
 
@@ -17,3 +21,7 @@ UPSTREAM = web.AppKey("upstream", UpstreamClient)
 CONVERSATIONS = web.AppKey("conversations", ConversationStore)
 RESPONSES = web.AppKey("responses", ResponseStore)  # stored /v1/responses answers
 IMAGE_HTTP = web.AppKey("image_http", ClientSession)  # fetches client image URLs, guarded
+USER_POOL = web.AppKey("user_pool", UserPool)  # user tokens, in memory, for the request path
+TOKEN_SERVICE = web.AppKey("token_service", TokenService)  # store + pool, for the admin
+CLIENT_KEYS = web.AppKey("client_keys", KeyRing)  # client API keys from the store
+STORE = web.AppKey("store", Store)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import math
 import uuid
 from typing import Final
 
@@ -11,14 +12,16 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from zproxy.clientkeys.ring import CLIENT_KEY, ClientKey
 from zproxy.config import Settings
 from zproxy.errors import AuthenticationError, ProxyError, error_body, to_openai_error
-from zproxy.keys import SETTINGS
+from zproxy.keys import CLIENT_KEYS, SETTINGS
 
 log = structlog.get_logger(__name__)
 
 REQUEST_ID: Final = web.AppKey("request_id_header", str)
 _PROTECTED_PREFIXES: Final = ("/v1/",)
+_ADMIN_AUTHENTICATED: Final = ("/v1/token-pool/",)  # their handlers ask for the admin secret
 _HTTP_ERROR_TYPES: Final = {401: "authentication_error", 404: "invalid_request_error",
                             405: "invalid_request_error", 413: "invalid_request_error",
                             429: "rate_limit_error"}
@@ -51,7 +54,9 @@ async def openai_errors(request: web.Request, handler: Handler) -> web.StreamRes
     except ProxyError as exc:
         status, body = to_openai_error(exc)
         log.info("request.rejected", status=status, code=exc.code, error=exc.message)
-        return json_error(status, body)
+        response = json_error(status, body)
+        response.headers.update(exc.headers())
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -90,13 +95,44 @@ def key_is_valid(settings: Settings, key: str | None) -> bool:
 
 @web.middleware
 async def client_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.method != "OPTIONS" and request.path.startswith(_PROTECTED_PREFIXES):
-        key = presented_key(request)
-        if not key_is_valid(request.app[SETTINGS], key):
-            message = ("Missing API key: send it as 'Authorization: Bearer <key>'"
-                       if not key else "Incorrect API key provided")
-            raise AuthenticationError(message)
+    if request.method != "OPTIONS" and request.path.startswith(_PROTECTED_PREFIXES) \
+            and not request.path.startswith(_ADMIN_AUTHENTICATED):
+        limited = _authenticate(request)
+        if limited is not None:
+            return limited
     return await handler(request)
+
+
+def _authenticate(request: web.Request) -> web.Response | None:
+    """A key from AUTH_TOKEN, or a stored client key (counted, and limited when it has
+    limits). Stored keys, once any is enabled, make a key required even without AUTH_TOKEN."""
+    settings = request.app[SETTINGS]
+    key = presented_key(request)
+    ring = request.app.get(CLIENT_KEYS)
+    stored = ring.lookup(key) if ring is not None and key else None
+    if ring is not None and stored is not None:
+        request[CLIENT_KEY] = stored
+        wait = ring.admit(stored)
+        return None if wait is None else _rate_limited(stored, wait)
+    required = settings.auth_required or (
+        ring is not None and ring.any_enabled and not settings.skip_auth)
+    if not required or (settings.client_keys and key_is_valid(settings, key)):
+        return None
+    message = ("Missing API key: send it as 'Authorization: Bearer <key>' or "
+               "'x-api-key: <key>'" if not key else "Incorrect API key provided")
+    raise AuthenticationError(message)
+
+
+def _rate_limited(key: ClientKey, wait_s: float) -> web.Response:
+    limit = (f"{key.rpm_limit} requests per minute" if key.rpm_limit else "")
+    if key.tpd_limit and wait_s > 60:
+        limit = f"{key.tpd_limit} tokens per day"
+    body = error_body(f"Rate limit reached for API key '{key.name}': {limit}. "
+                      f"Try again in {math.ceil(wait_s)} s.", "rate_limit_error",
+                      code="rate_limit_exceeded")
+    response = json_error(429, body)
+    response.headers["Retry-After"] = str(max(1, math.ceil(wait_s)))
+    return response
 
 
 def _cors_origin(settings: Settings, origin: str | None) -> str | None:

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 from zproxy import __version__
+from zproxy.admin import spec as admin_spec
+from zproxy.api.anthropic import openapi as anthropic
 from zproxy.errors import ProxyError
 from zproxy.openapi_params import Param
 from zproxy.openapi_responses import RESPONSES_SCHEMAS, responses_paths
@@ -180,6 +182,7 @@ def _paths(statuses: list[int]) -> dict[str, Any]:
         "/health": {"get": {
             "operationId": "health", "summary": "Liveness", "security": [],
             "responses": {"200": {"description": "Alive", "content": _json_content("Health")}}}},
+        **admin_spec.openapi_paths(),
     }
 
 
@@ -191,11 +194,13 @@ def build_openapi(base_url: str, model_ids: Sequence[str]) -> dict[str, Any]:
                  "description": "OpenAI-compatible gateway to Z.AI GLM web chat. "
                                 "Human-readable docs: /docs."},
         "servers": [{"url": base_url}],
-        "paths": _paths(statuses),
+        "paths": {**_paths(statuses), **anthropic.PATHS},
         "components": {
             "securitySchemes": {"bearerAuth": {
                 "type": "http", "scheme": "bearer",
-                "description": "A client key (AUTH_TOKEN). Not needed when none is set."}},
+                "description": "A client key (AUTH_TOKEN). Not needed when none is set."},
+                "apiKeyAuth": anthropic.API_KEY_SCHEME,
+                "adminAuth": admin_spec.SECURITY_SCHEME},
             "responses": {"Error": {"description": "OpenAI-shaped error",
                                     "content": _json_content("Error")}},
             "schemas": {
@@ -222,6 +227,7 @@ def build_openapi(base_url: str, model_ids: Sequence[str]) -> dict[str, Any]:
                                                             "time": {"type": "integer"}}},
                 "Error": _ERROR_SCHEMA,
                 **RESPONSES_SCHEMAS,
+                **anthropic.SCHEMAS,
             },
         },
     }

@@ -37,6 +37,16 @@ def run(args: list[str], env: Mapping[str, str],
                           text=True, timeout=timeout, check=False)
 
 
+def error_line(stderr: str) -> str:
+    """The one error line: the last on stderr, the only one from zproxy itself (start-up log
+    events may come before it), never a traceback."""
+    lines = stderr.strip().splitlines()
+    assert "Traceback" not in stderr, stderr
+    mine = [line for line in lines if line.startswith("zproxy:")]
+    assert mine == lines[-1:], stderr
+    return mine[0]
+
+
 @dataclass
 class Child:
     """A running child whose output is read by threads, so waiting for a line can time out."""

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.e2e.helpers import sync_client
-from tests.e2e.processes import ROOT, child_env, run, running
+from tests.e2e.processes import ROOT, child_env, error_line, run, running
 
 WEATHER: Any = [{"type": "function", "function": {
     "name": "get_weather", "description": "Current weather for a city",
@@ -59,8 +59,8 @@ def test_demo_busy_port_is_one_line_exit_2() -> None:
         port = first.wait_for(r"zproxy demo: http://127\.0\.0\.1:(\d+)/v1").group(1)
         second = run(["-m", "tests.fakes.demo", "--fake-port", "0"], child_env(PORT=port))
         assert second.returncode == 2
-        lines = second.stderr.strip().splitlines()
-        assert len(lines) == 1 and "PORT" in lines[0] and port in lines[0], second.stderr
+        line = error_line(second.stderr)
+        assert "PORT" in line and port in line, second.stderr
         assert first.interrupt() == 0
 
 

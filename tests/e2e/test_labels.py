@@ -67,3 +67,16 @@ async def test_rejected_requests_keep_their_model_name(make_proxy: MakeProxy) ->
         (400, None, "invalid_json"), (400, "GLM-4.6", "invalid_type"),
         (401, "GLM-4.5", "invalid_api_key")]
     assert counts == {"(none)": 1, "GLM-4.6": 1, "GLM-4.5": 1}
+
+
+@pytest.mark.parametrize("path", ["/chat/completions", "/messages", "/responses"])
+async def test_unhashable_enum_fields_are_400_not_500(make_proxy: MakeProxy, path: str) -> None:
+    """An object where a string enum is expected (schemathesis found these) is a 400."""
+    proxy = await make_proxy()
+    bodies = {"/chat/completions": {"model": "GLM-4.6", "messages": [{"role": {}, "content": "x"}]},
+              "/messages": {"model": "GLM-4.6", "max_tokens": 5, "thinking": {"type": {}},
+                            "messages": [{"role": "user", "content": "x"}]},
+              "/responses": {"model": "GLM-4.6", "input": "x", "text": {"format": {"type": []}}}}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{proxy.base_url}{path}", json=bodies[path]) as resp:
+            assert resp.status == 400, await resp.text()

@@ -6,16 +6,9 @@ import socket
 
 import pytest
 
-from tests.e2e.processes import child_env, run, running
+from tests.e2e.processes import child_env, error_line, run, running
 from zproxy.config import Settings
 from zproxy.server import exposure_warning, is_loopback
-
-
-def _one_line(stderr: str) -> str:
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1, stderr
-    assert "Traceback" not in stderr
-    return lines[0]
 
 
 @pytest.mark.parametrize(("name", "value"), [("PORT", "eighty"), ("PORT", "70000"),
@@ -24,7 +17,7 @@ def _one_line(stderr: str) -> str:
 def test_bad_setting_is_one_line_naming_the_variable(name: str, value: str) -> None:
     result = run(["run.py"], child_env(**{name: value}))
     assert result.returncode == 2
-    line = _one_line(result.stderr)
+    line = error_line(result.stderr)
     assert line.startswith("zproxy: configuration error:") and name in line, line
     assert result.stdout == ""
 
@@ -36,7 +29,7 @@ def test_busy_port_is_one_line_exit_2() -> None:
         port = str(taken.getsockname()[1])
         result = run(["run.py"], child_env(PORT=port))
     assert result.returncode == 2
-    line = _one_line(result.stderr)
+    line = error_line(result.stderr)
     assert "cannot listen on 127.0.0.1:" + port in line and "PORT" in line, line
 
 

@@ -16,6 +16,8 @@ believed to be (shared/zai-protocol.md §12), so proxy bugs fail loudly instead 
   (400); the per-token concurrency limit (429). Persisted-chat models (``glm-4.7``,
   ``glm-4.6v``) also need a known ``chat_id`` of that token, a single non-system message and
   the right ``current_user_message_parent_id``, else an in-stream ``INTERNAL_ERROR``.
+  ``throttle(token, n)`` makes a token's next n completions answer 429; ``expire_token``
+  makes every request with it answer 401, ``/api/v1/auths/`` included.
 - ``POST /api/v1/chats/new``, ``DELETE /api/v1/chats/``, ``POST /api/v1/files/`` (user tokens
   only), ``GET /api/v1/files/{id}/content`` and ``GET /api/models``.
 
@@ -207,10 +209,13 @@ class FakeZai:
         self.completions: list[Recorded] = []
         self.guest_tokens: dict[str, str] = {}
         self.expired: set[str] = set()
+        self.throttled: dict[str, int] = {}  # token -> completions still to answer 429
         self.chats: dict[str, ChatState] = {}
         self.uploads: dict[str, dict[str, Any]] = {}
         self.active: dict[str, int] = {}  # token -> streams in flight
         self._scripts: deque[Script] = deque()
+        # With no queued script: a script chosen from the request body (the soak's faults)
+        self.responder: Callable[[dict[str, Any]], Script | None] | None = None
         self._released = asyncio.Event()  # set on shutdown: ends hanging streams
         self.app = self._make_app()
 
@@ -222,6 +227,16 @@ class FakeZai:
 
     def expire_token(self, token: str) -> None:
         self.expired.add(token)
+
+    def throttle(self, token: str, times: int = 1) -> None:
+        """The next `times` completions of `token` answer 429 (the upstream's rate limit)."""
+        self.throttled[token] = self.throttled.get(token, 0) + times
+
+    def _throttle(self, token: str) -> bool:
+        left = self.throttled.get(token, 0)
+        if left:
+            self.throttled[token] = left - 1
+        return left > 0
 
     def identity(self, token: str | None) -> tuple[str, str] | None:
         """(user id, role) of a live token, else None."""
@@ -387,8 +402,8 @@ class FakeZai:
         if rejected is not None:
             return rejected
         assert isinstance(body, dict)
-        if self.concurrency_limit is not None and \
-                self.active.get(token, 0) >= self.concurrency_limit:
+        if (self.concurrency_limit is not None
+                and self.active.get(token, 0) >= self.concurrency_limit) or self._throttle(token):
             _, limit_body = self.fixtures.http_error(429)
             return web.Response(status=429, body=limit_body, content_type="application/json")
         self.completions.append(request[RECORD])
@@ -396,7 +411,7 @@ class FakeZai:
             return await self._stream(request, token, Script(fixture="error_inline_internal.sse"),
                                       body)
         script, chosen = ((self._scripts.popleft(), "scripted") if self._scripts
-                          else self._default_script(body))
+                          else self._script_for(body))
         if self._log is not None:
             self._log(f"{describe(body)} -> {chosen}")
         if script.status is not None:
@@ -467,6 +482,10 @@ class FakeZai:
         if chat is not None and body.get("model") in self.persisted_models:
             chat.last_assistant_id = body.get("id")
             chat.completions += 1
+
+    def _script_for(self, body: dict[str, Any]) -> tuple[Script, str]:
+        chosen = self.responder(body) if self.responder is not None else None
+        return (chosen, "responder") if chosen is not None else self._default_script(body)
 
     def _default_script(self, body: dict[str, Any]) -> tuple[Script, str]:
         """The answer when no script is queued, and what it is (for the log)."""

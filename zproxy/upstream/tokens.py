@@ -1,8 +1,8 @@
 """Credentials for the upstream: configured user tokens first, then a pool of guest sessions.
 
 Behaviour follows zai-protocol.md §10:
-- user tokens rotate (fewest active requests, then least recently used); three consecutive
-  failures disable one for 30 minutes, a success resets the count;
+- user tokens come from a `UserSource` (`zproxy.pool.pool.UserPool`: priority, weight, health,
+  cool-down and probe); by default three consecutive failures rest one for 30 minutes;
 - guest sessions live `ttl` ± 60 s, at least 180 s; `acquire` picks the least busy valid one,
   logs a new one in when none is free, and a failed session is dropped and replaced.
 The clock and the login coroutine are injected, so the pool is tested without a network.
@@ -16,12 +16,11 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Protocol
 
 import structlog
 
-from zproxy.errors import UpstreamAuthError, UpstreamError
-from zproxy.upstream.wire import jwt_user_id
+from zproxy.errors import NoUpstreamCredential, UpstreamAuthError, UpstreamError
 
 log = structlog.get_logger(__name__)
 
@@ -60,6 +59,25 @@ class Credential:
 Login = Callable[[], Awaitable[Credential]]
 
 
+class UserSource(Protocol):
+    """Where user tokens come from (`zproxy.pool.pool.UserPool`): picked, and told how each
+    attempt went, without any I/O."""
+
+    @property
+    def credentials(self) -> list[Credential]: ...
+
+    def pick(self, exclude: Collection[Credential] = (), *,
+             prefer: str | None = None) -> Credential | None: ...
+
+    def success(self, credential: Credential) -> None: ...
+
+    def failure(self, credential: Credential, error: UpstreamError) -> None: ...
+
+    def snapshot(self) -> dict[str, int]: ...
+
+    def describe_unavailable(self) -> str: ...
+
+
 class TokenPool:
     def __init__(
         self,
@@ -71,8 +89,14 @@ class TokenPool:
         login: Login,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        users: UserSource | None = None,
     ) -> None:
-        self.users = [Credential(t, jwt_user_id(t) or "guest", "user") for t in user_tokens]
+        if users is None:
+            # the pool modules import Credential from here, hence the late import
+            from zproxy.pool.pool import UserPool
+
+            users = UserPool.from_tokens(user_tokens, clock=clock)
+        self.user_pool = users
         self.guests: list[Credential] = []
         self._guest_enabled = guest_enabled
         self._size = guest_pool_size
@@ -93,8 +117,9 @@ class TokenPool:
         """A credential not in `exclude`: the one whose `key` is `prefer` when it is usable,
         else a user token, else a guest (unless `user_only`)."""
         now = self._clock()
-        preferred = [c for c in (*self.users, *self.guests) if c.key == prefer]
-        credential = (self._pick(preferred, exclude, now) or self._pick(self.users, exclude, now)
+        preferred = [c for c in self.guests if c.key == prefer]
+        credential = (self._pick(preferred, exclude, now)
+                      or self.user_pool.pick(exclude, prefer=prefer)
                       or await self._guest(exclude, now, user_only))
         credential.active += 1
         credential.last_used = now
@@ -103,18 +128,20 @@ class TokenPool:
     def release(self, credential: Credential) -> None:
         credential.active = max(0, credential.active - 1)
 
+    @property
+    def users(self) -> list[Credential]:
+        return self.user_pool.credentials
+
     def report_success(self, credential: Credential) -> None:
+        if credential.kind == "user":
+            self.user_pool.success(credential)
         credential.failures = 0
 
     def report_failure(self, credential: Credential, error: UpstreamError) -> None:
         if credential.kind == "guest":
             self._drop_guest(credential, error)
             return
-        credential.failures += 1
-        if credential.failures >= FAILURE_THRESHOLD:
-            credential.disabled_until = self._clock() + RECOVERY_S
-            credential.failures = 0
-            log.warning("tokens.user_token_disabled", cause=error.cause, seconds=RECOVERY_S)
+        self.user_pool.failure(credential, error)
 
     def _drop_guest(self, guest: Credential, error: UpstreamError) -> None:
         """Drop a failed guest. A rejected one (401) takes every idle guest with it: guest
@@ -143,10 +170,12 @@ class TokenPool:
 
     def snapshot(self) -> dict[str, int]:
         now = self._clock()
-        return {"user_tokens": len(self.users),
-                "user_tokens_usable": sum(u.usable(now) for u in self.users),
+        users = self.user_pool.snapshot()
+        return {"user_tokens": users["user_tokens"],
+                "user_tokens_usable": users["user_tokens_usable"],
                 "guest_sessions": len(self._valid_guests(now)),
-                "active_requests": sum(c.active for c in (*self.users, *self.guests))}
+                "active_requests": users["user_active_requests"]
+                + sum(c.active for c in self.guests)}
 
     def _valid_guests(self, now: float) -> list[Credential]:
         return [g for g in self.guests if g.usable(now)]
@@ -164,8 +193,9 @@ class TokenPool:
             raise UpstreamAuthError("no usable upstream user token (ZAI_TOKEN) for this "
                                     "request: image upload needs a Z.AI account")
         if not self._guest_enabled:
-            raise UpstreamAuthError("no usable upstream token: every configured ZAI_TOKEN "
-                                    "failed or is disabled, and guest mode is off")
+            raise NoUpstreamCredential(f"no usable upstream token: "
+                                       f"{self.user_pool.describe_unavailable()}, and guest "
+                                       f"sessions are off (ANONYMOUS_MODE=false)")
         guest = self._pick(self.guests, exclude, now)
         if guest is not None and guest.active == 0:
             return guest
