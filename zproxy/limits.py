@@ -88,7 +88,10 @@ def _text_chars(message: dict[str, Any]) -> int:
     if isinstance(content, list):
         total += sum(len(p["text"]) for p in content
                      if isinstance(p, dict) and isinstance(p.get("text"), str))
-    for call in message.get("tool_calls") or ():
+    calls = message.get("tool_calls")
+    # Counted before the message shapes are validated: a malformed `tool_calls` (an int,
+    # say) is left for the parser to refuse with a 400, never iterated here (fuzz-found).
+    for call in calls if isinstance(calls, list) else ():
         function = call.get("function") if isinstance(call, dict) else None
         arguments = function.get("arguments") if isinstance(function, dict) else None
         total += len(arguments) if isinstance(arguments, str) else 0

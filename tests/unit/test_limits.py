@@ -49,3 +49,9 @@ def test_limit_settings_parse_and_reject_bad_values() -> None:
             settings.client_send_timeout_s, settings.connection_limit) == (7, 1024, 2.5, 0)
     with pytest.raises(ConfigError, match="MAX_MESSAGES"):
         load_settings({"MAX_MESSAGES": "0"}, env_files=())
+
+
+@pytest.mark.parametrize("calls", [7, "x", {"function": {}}, None])
+def test_malformed_tool_calls_are_left_to_the_parser(calls: object) -> None:
+    """Fuzz-found (schemathesis): an int `tool_calls` made the size check raise TypeError."""
+    check_chat_size([{"role": "assistant", "content": "hi", "tool_calls": calls}], Settings())

@@ -173,6 +173,9 @@ def plan_chat(chat: ChatRequest, catalog: ModelCatalog, settings: Settings, *,
     nonce = settings.tool_fixed_nonce or new_nonce(rng)
     check_chat_size(chat.messages, settings)
     messages, tools = _render(chat, chat.messages, settings, nonce)
+    if not messages:  # e.g. an Anthropic turn of thinking blocks only: nothing to ask
+        raise ClientRequestError("The request has no message content to send",
+                                 param="messages", code="invalid_type")
     uploads = _check_images(model, image_urls(messages), settings)
     plans = (_persisted_plans(chat, model, messages, settings, nonce, conversations)
              if model.spec.persisted else ())
