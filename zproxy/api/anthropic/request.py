@@ -73,8 +73,8 @@ def _tools(body: dict[str, Any]) -> list[dict[str, Any]] | None:
         if not isinstance(tool, dict):
             raise bad(f"tools.{i}: expected an object", f"tools.{i}")
         kind = tool.get("type")
-        if (not isinstance(kind, str) or kind not in CLIENT_TOOL_TYPES) \
-                and "input_schema" not in tool:
+        client_kind = (kind is None or isinstance(kind, str)) and kind in CLIENT_TOOL_TYPES
+        if not client_kind and "input_schema" not in tool:  # a dict type is unhashable
             continue
         name, schema = tool.get("name"), tool.get("input_schema")
         if not isinstance(name, str) or not name:
