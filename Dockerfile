@@ -7,18 +7,23 @@ COPY zproxy ./zproxy
 RUN pip install --no-cache-dir --prefix=/install . && rm -rf /install/lib/python3.12/site-packages/zproxy*
 
 FROM python:3.12-slim
-ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PORT=8080 LOG_JSON=true
-RUN useradd --create-home --uid 10001 zproxy
+# HOST: every interface inside the container (the port is published by the operator);
+# SHUTDOWN_GRACE_SECONDS stays under the 10 s `docker stop` waits before SIGKILL.
+ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 HOST=0.0.0.0 PORT=8080 LOG_JSON=true \
+    SHUTDOWN_GRACE_SECONDS=8
+RUN groupadd --gid 10001 zproxy && useradd --create-home --uid 10001 --gid 10001 zproxy
 COPY --from=build /install /usr/local
 WORKDIR /app
 COPY run.py ./
 COPY zproxy ./zproxy
 COPY web ./web
 # the store (tokens, client keys, pool events): DB_PATH defaults to /app/data/zproxy.db
-RUN mkdir -p /app/data && chown zproxy:zproxy /app/data
+RUN mkdir -p /app/data && chown 10001:10001 /app/data
 VOLUME ["/app/data"]
-USER zproxy
+# numeric, so Kubernetes' runAsNonRoot can verify it without reading /etc/passwd
+USER 10001:10001
 EXPOSE 8080
+STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-  CMD python -c "import os,urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('PORT','8080'), timeout=4)"
+  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('PORT', '8080'), timeout=4)"]
 CMD ["python", "run.py"]

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # zproxy launcher.
-#   ./start.sh             install what is missing, then serve on $PORT (default 8080), guest mode
+#   ./start.sh             install what is missing, then serve on $HOST:$PORT (default
+#                          127.0.0.1:8080), guest mode
+#   ./start.sh demo        offline demo: the proxy and a fake Z.AI upstream that answers
+#                          (echo, tool calls, reasoning) on this machine; nothing goes out
 #   ./start.sh test [ARGS] install test dependencies (and Chromium), then lint, type-check and
 #                          run every test; ARGS go to pytest
 # Settings come from the environment, .env.local and .env (the environment wins); zproxy reads
@@ -81,7 +84,12 @@ case "${1:-serve}" in
     ensure_venv ""
     exec "$VENV/bin/python" run.py
     ;;
+  demo)
+    shift
+    ensure_venv ""
+    exec "$VENV/bin/python" -m tests.fakes.demo "$@"
+    ;;
   *)
-    echo "usage: $0 [test [pytest args…]]" >&2; exit 2
+    echo "usage: $0 [demo | test [pytest args…]]" >&2; exit 2
     ;;
 esac

@@ -78,8 +78,8 @@ def _nonneg_int(raw: str) -> int:
 
 def _port(raw: str) -> int:
     value = int(raw.strip())
-    if not 0 < value < 65536:
-        raise ValueError("expected a port number 1-65535")
+    if not 0 <= value < 65536:
+        raise ValueError("expected a port number 1-65535 (0: any free port)")
     return value
 
 
@@ -193,15 +193,19 @@ def _v(field: str, names: str, parse: Callable[[str], Any], default: str, doc: s
 
 VARIABLES: Final[tuple[Var, ...]] = (
     # server
-    _v("host", "HOST", _str, "0.0.0.0", "Interface to listen on.", "server"),
-    _v("port", "PORT LISTEN_PORT", _port, "8080", "Port to listen on.", "server"),
+    _v("host", "HOST", _str, "127.0.0.1",
+       "Interface to listen on: loopback by default, `0.0.0.0` for every interface (the "
+       "container image sets it). Beyond loopback, set `AUTH_TOKEN`.", "server"),
+    _v("port", "PORT LISTEN_PORT", _port, "8080", "Port to listen on (`0`: any free port).",
+       "server"),
     _v("debug", "DEBUG_LOGGING DEBUG_MODE", _bool, "false", "Log at debug level.", "server"),
     _v("log_json", "LOG_JSON", _bool, "false",
        "Write logs as JSON lines instead of the console format.", "server"),
     _v("cors_origins", "CORS_ORIGINS", _csv, "*",
        "Comma-separated origins allowed by CORS (`*` for any).", "server"),
-    _v("shutdown_grace_s", "SHUTDOWN_GRACE_SECONDS", _seconds, "30",
-       "On shutdown, how long running streams may take to finish.", "server"),
+    _v("shutdown_grace_s", "SHUTDOWN_GRACE_SECONDS", _seconds, "8",
+       "On shutdown, how long running streams may take to finish (kept under the 10 s "
+       "`docker stop` waits before SIGKILL; raise both together).", "server"),
     _v("default_stream", "DEFAULT_STREAM", _bool, "false",
        "Stream when a request does not say `stream`.", "server"),
     # client auth
@@ -384,12 +388,12 @@ _BY_FIELD: Final = {var.field: var for var in VARIABLES}
 class Settings:
     """Every setting, typed. Build with `load_settings`, or `Settings()` for the defaults."""
 
-    host: str = "0.0.0.0"
+    host: str = "127.0.0.1"
     port: int = 8080
     debug: bool = False
     log_json: bool = False
     cors_origins: tuple[str, ...] = ("*",)
-    shutdown_grace_s: float = 30.0
+    shutdown_grace_s: float = 8.0
     default_stream: bool = False
     client_keys: tuple[str, ...] = ()
     skip_auth: bool = False

@@ -1,6 +1,6 @@
 """/docs and /openapi.json: built at request time from the live app, never from a copy.
 
-Endpoints come from the router, models from `app[MODELS]`, errors from the exception tree,
+Endpoints come from the router, models from `app[MODELS]`, errors from `errors.ERROR_CODES`,
 configuration from `zproxy.config.VARIABLES`, and the examples use the base URL the browser
 used to reach this server (X-Forwarded-Proto/Host are believed only from trusted proxies).
 """
@@ -17,9 +17,10 @@ from aiohttp import web
 from zproxy import __version__
 from zproxy.admin.spec import endpoint_docs
 from zproxy.config import VARIABLES, Settings
+from zproxy.errors import ERROR_CODES
 from zproxy.keys import MODELS, SETTINGS
 from zproxy.models import ModelCatalog, model_object
-from zproxy.openapi import CHAT_PARAMETERS, UNSUPPORTED, build_openapi, error_classes
+from zproxy.openapi import CHAT_PARAMETERS, UNSUPPORTED, build_openapi
 from zproxy.openapi_params import Param
 from zproxy.openapi_responses import RESPONSES_PARAMETERS, RESPONSES_UNSUPPORTED
 from zproxy.stats import is_trusted
@@ -234,10 +235,10 @@ def _endpoints(app: web.Application, settings: Settings) -> list[dict[str, Any]]
 
 
 def _errors() -> list[dict[str, Any]]:
-    return [{"name": cls.__name__, "depth": depth, "status": cls.status, "type": cls.type,
-             "code": cls.default_code or "",
-             "doc": (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""}
-            for depth, cls in error_classes()]
+    """The codes clients get, by status: what `error.code` says and what it means."""
+    return [{"code": row.code, "status": row.status, "type": row.type,
+             "meaning": segments(row.meaning)}
+            for row in sorted(ERROR_CODES, key=lambda row: row.status)]
 
 
 def _variables() -> list[dict[str, Any]]:

@@ -22,11 +22,14 @@
 
 Every non-2xx JSON body and every in-stream SSE error event is
 `{"error": {"message", "type", "param", "code"}}`, built only by `error_body`.
+`ERROR_CODES` lists every `code` a client can get, with its status and meaning: /docs renders
+it and a test checks it against the codes the source actually raises, so it cannot drift.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, Final
 
 
 class ProxyError(Exception):
@@ -198,3 +201,91 @@ def to_openai_error(exc: BaseException) -> tuple[int, dict[str, Any]]:
     if isinstance(exc, ProxyError):
         return exc.status, error_body(exc.message, exc.type, param=exc.param, code=exc.code)
     return 500, error_body("internal server error", "server_error", code="internal_error")
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorCode:
+    """One `error.code` value: the HTTP status and `error.type` it comes with, and why."""
+
+    code: str
+    status: int
+    type: str
+    meaning: str
+    router: bool = False  # raised by aiohttp's router, code derived from the status phrase
+
+
+_REQ, _UP = "invalid_request_error", "upstream_error"
+
+ERROR_CODES: Final[tuple[ErrorCode, ...]] = (
+    ErrorCode("invalid_json", 400, _REQ, "The body is not a JSON object."),
+    ErrorCode("missing_required_parameter", 400, _REQ,
+              "A required field (`model`, `messages`) is missing."),
+    ErrorCode("invalid_type", 400, _REQ, "A field has the wrong JSON type; `param` names it."),
+    ErrorCode("invalid_value", 400, _REQ,
+              "A field's value is out of range or not allowed; `param` names it."),
+    ErrorCode("unsupported_parameter", 400, _REQ,
+              "A parameter the web chat cannot honour (`n` > 1, `logprobs`, audio output, "
+              "`logit_bias`, `prediction`)."),
+    ErrorCode("invalid_request_error", 400, _REQ,
+              "Anthropic routes: the request does not fit the Messages API (see `message`)."),
+    ErrorCode("too_many_messages", 400, _REQ, "More messages than `MAX_MESSAGES`."),
+    ErrorCode("context_length_exceeded", 400, _REQ,
+              "The messages hold more text than `MAX_TOTAL_CHARS`."),
+    ErrorCode("invalid_tools", 400, _REQ, "`tools` is not an array of named functions."),
+    ErrorCode("invalid_tool_choice", 400, _REQ,
+              "`tool_choice` is not `auto`, `none`, `required` or a declared function."),
+    ErrorCode("model_not_vision", 400, _REQ, "Images were sent to a model without vision."),
+    ErrorCode("vision_requires_token", 400, _REQ,
+              "Images need a Z.AI account: set `ZAI_TOKEN` (guests cannot upload)."),
+    ErrorCode("invalid_image", 400, _REQ,
+              "An image is not a valid PNG, JPEG, GIF or WebP, or its URL is malformed."),
+    ErrorCode("image_too_large", 400, _REQ, "An image exceeds `VISION_MAX_BYTES`."),
+    ErrorCode("image_url_forbidden", 400, _REQ,
+              "An image URL points at a private, loopback or link-local address."),
+    ErrorCode("image_fetch_failed", 400, _REQ,
+              "An image URL could not be fetched (DNS, HTTP error, redirects, timeout)."),
+    ErrorCode("previous_response_not_found", 400, _REQ,
+              "`previous_response_id` names no stored response (unknown or expired)."),
+    ErrorCode("invalid_api_key", 401, "authentication_error",
+              "The client key is missing or wrong (send `Authorization: Bearer <key>`)."),
+    ErrorCode("admin_auth_required", 401, "authentication_error",
+              "The admin API needs the admin secret (`ADMIN_PASSWORD`)."),
+    ErrorCode("forbidden", 403, "permission_error", "This may not be done."),
+    ErrorCode("admin_disabled", 403, "permission_error",
+              "The admin pages are off (no `ADMIN_PASSWORD`)."),
+    ErrorCode("csrf_failed", 403, "permission_error",
+              "A form or cookie write came without its CSRF token."),
+    ErrorCode("model_not_found", 404, _REQ, "No model of that name; see `GET /v1/models`."),
+    ErrorCode("response_not_found", 404, _REQ,
+              "No stored response with that id (unknown, deleted or expired)."),
+    ErrorCode("not_found", 404, _REQ, "No such path.", router=True),
+    ErrorCode("method_not_allowed", 405, _REQ, "The path exists, the method does not.",
+              router=True),
+    ErrorCode("request_entity_too_large", 413, _REQ, "The request body is too large.",
+              router=True),
+    ErrorCode("request_timeout", 408, _REQ,
+              "The request body did not arrive within `CLIENT_SEND_TIMEOUT`."),
+    ErrorCode("request_too_large", 413, _REQ, "The body is larger than `MAX_REQUEST_BYTES`."),
+    ErrorCode("rate_limit_exceeded", 429, "rate_limit_error",
+              "Too many attempts from this client (admin logins)."),
+    ErrorCode("too_many_concurrent_requests", 429, "rate_limit_error",
+              "zproxy is at its concurrent-request cap; retry soon."),
+    ErrorCode("upstream_rate_limited", 429, "rate_limit_error",
+              "Z.AI is rate limiting every available session; retry later."),
+    ErrorCode("internal_error", 500, "server_error", "A bug in zproxy; the log has details."),
+    ErrorCode("upstream_error", 502, _UP, "Z.AI sent an error or a reply zproxy cannot read."),
+    ErrorCode("upstream_auth_failed", 502, _UP,
+              "Z.AI rejected every session tried (expired or revoked tokens)."),
+    ErrorCode("upstream_client_version", 502, _UP,
+              "Z.AI requires a newer web client version (`X-FE-Version`)."),
+    ErrorCode("waf_blocked", 502, _UP, "Z.AI's firewall blocked the request (HTTP 405)."),
+    ErrorCode("upstream_captcha_required", 502, _UP, "Z.AI asked for a captcha."),
+    ErrorCode("upstream_unavailable", 502, _UP,
+              "Z.AI could not be reached or answered 5xx."),
+    ErrorCode("upstream_internal_error", 502, _UP,
+              "Z.AI reported `INTERNAL_ERROR` inside the stream, even after a fresh chat."),
+    ErrorCode("no_upstream_credential", 503, _UP,
+              "No user token can serve and guest sessions are off: the operator must act."),
+    ErrorCode("upstream_timeout", 504, "timeout_error",
+              "Z.AI was silent longer than `UPSTREAM_READ_TIMEOUT`."),
+)

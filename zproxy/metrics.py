@@ -15,7 +15,7 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from zproxy import __version__
-from zproxy.stats import APIS, MAX_MODELS, NO_MODEL, OTHER, RequestRecord
+from zproxy.stats import APIS, MAX_MODELS, OTHER, RequestRecord
 
 CONTENT_TYPE: Final = CONTENT_TYPE_PLAIN_0_0_4
 LATENCY_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0,
@@ -93,12 +93,10 @@ class Metrics:
         self._by_model: dict[str, _ModelChildren] = {}
         self._by_status: dict[tuple[str, int], Counter] = {}
 
-    def _model(self, model: str | None) -> str:
-        if model is None:
-            return NO_MODEL
+    def _model(self, model: str) -> str:
         if model in self._models:
             return model
-        if len(self._models) >= MAX_MODELS:  # client-chosen names: bound the label set
+        if len(self._models) >= MAX_MODELS:  # MODEL_MAP may be large: bound the label set
             return OTHER
         self._models.add(model)
         return model
@@ -113,7 +111,7 @@ class Metrics:
         return children
 
     def observe(self, record: RequestRecord) -> None:
-        name = self._model(record.model)
+        name = self._model(record.model_label)
         children = self._children(name)
         key = (name, record.status)
         counter = self._by_status.get(key)

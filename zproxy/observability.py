@@ -15,14 +15,15 @@ from typing import Final
 
 import aiohttp_jinja2
 import jinja2
+import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from zproxy.clientkeys.ring import CLIENT_KEY
 from zproxy.dashboard import DashboardViews
 from zproxy.docs import DocsViews
-from zproxy.errors import ProxyError, to_openai_error
-from zproxy.keys import CLIENT_KEYS, SETTINGS, STATE, UPSTREAM
+from zproxy.errors import NotFoundError, ProxyError, to_openai_error
+from zproxy.keys import CLIENT_KEYS, MODELS, SETTINGS, STATE, UPSTREAM
 from zproxy.metrics import Metrics
 from zproxy.middlewares import client_auth
 from zproxy.state.cluster import cluster_view
@@ -37,6 +38,9 @@ from zproxy.stats import (
 
 WEB_DIR: Final = Path(__file__).resolve().parents[1] / "web"
 OBSERVED_PREFIX: Final = "/v1/"
+PEEK_MAX_BYTES: Final = 1 << 20  # rejected requests: bodies read for their model name
+PEEK_TIMEOUT_S: Final = 0.5      # ... but never waited for: a slow body is not worth it
+MODEL_NAME_MAX: Final = 200
 
 STATS = web.AppKey("stats", StatsRecorder)
 METRICS = web.AppKey("metrics", Metrics)
@@ -60,6 +64,35 @@ def _client_gone(request: web.Request) -> bool:
     return transport is None or transport.is_closing()
 
 
+async def _note_model(request: web.Request, found: RequestMeter, status: int) -> None:
+    """A request rejected before its handler named the model (bad key, bad field) still
+    shows the model it asked for in the request log: read it from the JSON body."""
+    if found.model is not None or request.method != "POST" or request.content_type not in (
+            "application/json", ""):
+        return
+    if status in (408, 413) or (request.content_length or 0) > PEEK_MAX_BYTES:
+        return  # the body itself was the problem
+    try:
+        async with asyncio.timeout(PEEK_TIMEOUT_S):
+            raw = await request.read()
+        body = orjson.loads(raw)
+    except (orjson.JSONDecodeError, web.HTTPException, ConnectionError, TimeoutError):
+        return
+    model = body.get("model") if isinstance(body, dict) else None
+    if isinstance(model, str) and model:
+        found.model = model[:MODEL_NAME_MAX]
+
+
+def _known(app: web.Application, model: str | None) -> bool:
+    if model is None:
+        return True
+    try:
+        app[MODELS].resolve(model)
+    except NotFoundError:
+        return False
+    return True
+
+
 def _record(request: web.Request, found: RequestMeter, status: int) -> None:
     app = request.app
     settings = app[SETTINGS]
@@ -68,7 +101,8 @@ def _record(request: web.Request, found: RequestMeter, status: int) -> None:
         method=request.method, path=request.path, status=status, ended=time.monotonic(),
         client_ip=client_ip(request.remote, headers.get("X-Forwarded-For"),
                             settings.trusted_proxies),
-        client=classify_client(headers.get("User-Agent"), headers.get("X-Title")))
+        client=classify_client(headers.get("User-Agent"), headers.get("X-Title")),
+        model_known=_known(app, found.model))
     app[STATS].record(record)
     app[METRICS].observe(record)
     key = request.get(CLIENT_KEY)
@@ -91,11 +125,13 @@ async def observe_requests(request: web.Request, handler: Handler) -> web.Stream
     except ProxyError as exc:
         status = to_openai_error(exc)[0]
         found.error_type = found.error_type or exc.code or exc.type
+        await _note_model(request, found, status)
         raise
     except web.HTTPException as exc:
         status = exc.status
         if status >= 400:
             found.error_type = found.error_type or _http_error_type(exc)
+            await _note_model(request, found, status)
         raise
     except (asyncio.CancelledError, ConnectionResetError):
         status, found.error_type = ABORT_STATUS, CLIENT_ABORT

@@ -36,8 +36,10 @@ CHAT_PARAMETERS: Final[tuple[Param, ...]] = (
           "temperature, 0-2."),
     Param("top_p", {"type": "number", "minimum": 0, "maximum": 1}, "Nucleus sampling, 0-1."),
     Param("max_tokens", {"type": "integer", "minimum": 1},
-          "Cut the answer after this many tokens (finish_reason `length`). "
-          "`max_completion_tokens` is accepted as well."),
+          "Enforced by zproxy (the web chat has no limit): answer and reasoning are cut at "
+          "this many tokens of the local estimate (4 characters a token), and only a cut "
+          "answer ends with finish_reason `length`. `max_completion_tokens` is accepted "
+          "as well."),
     Param("stop", {"oneOf": [_STR, {"type": "array", "items": _STR, "maxItems": 4}]},
           "Up to 4 strings that end the answer."),
     Param("tools", {"type": "array", "items": {"$ref": "#/components/schemas/Tool"}},

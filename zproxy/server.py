@@ -2,13 +2,19 @@
 
 Client disconnects cancel the handler (`handler_cancellation=True`), which closes the
 upstream response; shutdown waits up to `SHUTDOWN_GRACE_SECONDS` for running streams.
+A start-up failure (bad setting, busy port) is one line on stderr naming the variable to
+change, exit code 2: a new user should never have to read a traceback to fix a typo.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import signal
+import sys
+from collections.abc import Callable
+from typing import Final
 
 import structlog
 from aiohttp import web
@@ -21,6 +27,29 @@ from zproxy.workers import reuse_port_supported, supervise
 
 log = structlog.get_logger(__name__)
 
+EXIT_STARTUP: Final = 2
+
+
+class StartupError(Exception):
+    """The server cannot start; the message names the setting to change."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def exposure_warning(settings: Settings) -> str | None:
+    """The warning due when anyone on the network may use this server without a key."""
+    if is_loopback(settings.host) or settings.auth_required:
+        return None
+    return (f"zproxy: WARNING: listening on {settings.host}:{settings.port} with no client "
+            "key: anyone who can reach this port can use it. Set AUTH_TOKEN, or HOST=127.0.0.1.")
+
 
 async def start(app: web.Application, host: str, port: int,
                 grace_s: float, *, reuse_port: bool = False) -> web.AppRunner:
@@ -30,21 +59,32 @@ async def start(app: web.Application, host: str, port: int,
                            access_log=None,
                            keepalive_timeout=app[SETTINGS].client_send_timeout_s)
     await runner.setup()
-    await web.TCPSite(runner, host, port, reuse_port=reuse_port or None).start()
+    try:
+        await web.TCPSite(runner, host, port, reuse_port=reuse_port or None).start()
+    except OSError as exc:  # busy port, unknown or foreign address
+        await runner.cleanup()
+        reason = exc.strerror or str(exc)
+        raise StartupError(f"cannot listen on {host}:{port} (HOST, PORT): {reason}") from exc
     return runner
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, on_started: Callable[[int], None] | None = None) -> None:
+    """Serve until SIGINT/SIGTERM. `on_started` gets the bound port (PORT=0 picks one)."""
     runner = await start(create_app(settings), settings.host, settings.port,
                          settings.shutdown_grace_s, reuse_port=settings.workers > 1)
+    port = runner.addresses[0][1]
     mode = "user tokens" if settings.upstream_tokens else "guest sessions"
-    log.info("server.started", url=f"http://{settings.host}:{settings.port}",
+    log.info("server.started", url=f"http://{settings.host}:{port}",
              upstream=settings.upstream_base, credentials=mode)
+    if on_started is not None:
+        on_started(port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):  # Windows
             loop.add_signal_handler(sig, stop.set)
+    if sys.platform == "win32":  # no loop signal handlers; Ctrl-Break is the console's SIGTERM
+        signal.signal(signal.SIGBREAK, lambda *_: loop.call_soon_threadsafe(stop.set))
     try:
         await stop.wait()
     finally:
@@ -52,13 +92,20 @@ async def serve(settings: Settings) -> None:
         await runner.cleanup()
 
 
+def startup_failed(message: str) -> int:
+    print(f"zproxy: {message}", file=sys.stderr, flush=True)
+    return EXIT_STARTUP
+
+
 def main() -> int:
     try:
         settings = load_settings()
     except ConfigError as exc:
-        print(f"zproxy: configuration error: {exc}")
-        return 2
+        return startup_failed(f"configuration error: {exc}")
     configure_logging(settings)
+    warning = exposure_warning(settings)
+    if warning is not None:
+        print(warning, file=sys.stderr, flush=True)
     if settings.workers > 1:
         if reuse_port_supported():
             return supervise(settings, run)
@@ -76,6 +123,9 @@ def run(settings: Settings) -> int:
         runner = asyncio.run
     else:
         runner = uvloop.run
-    with contextlib.suppress(KeyboardInterrupt):
-        runner(serve(settings))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            runner(serve(settings))
+    except StartupError as exc:
+        return startup_failed(str(exc))
     return 0

@@ -22,6 +22,7 @@ from typing import Any, Final, Protocol
 MAX_MODELS: Final = 64          # distinct model names tracked; the rest count as OTHER
 OTHER: Final = "(other)"
 NO_MODEL: Final = "(none)"
+UNKNOWN_MODEL: Final = "(unknown)"  # a name the catalogue does not know: one label for all
 CLIENT_ABORT: Final = "client_abort"
 # Which front door (wire format) served a request: set by its handler, a bounded label.
 API_CHAT: Final = "chat_completions"
@@ -62,6 +63,14 @@ class RequestRecord:
     recovered: tuple[str, ...] = ()  # retries after a 200 answer, unseen by the client
     error_type: str | None = None
     api: str | None = None         # one of APIS, or None for non-model routes
+    model_known: bool = True       # False: `model` is not in the catalogue
+
+    @property
+    def model_label(self) -> str:
+        """The name aggregates count under: client-invented names share one label."""
+        if self.model is None:
+            return NO_MODEL
+        return self.model if self.model_known else UNKNOWN_MODEL
 
     @property
     def ok(self) -> bool:
@@ -95,7 +104,7 @@ class RequestMeter:
     api: str | None = None          # one of APIS, set by the handler
 
     def finish(self, *, method: str, path: str, status: int, ended: float, client_ip: str,
-               client: str) -> RequestRecord:
+               client: str, model_known: bool = True) -> RequestRecord:
         ttft = None if self.first_token_at is None else max(0.0, self.first_token_at
                                                             - self.started)
         trace = self.trace
@@ -107,7 +116,7 @@ class RequestMeter:
             attempts=trace.attempts if trace is not None else 0,
             retries=tuple(trace.retries) if trace is not None else (),
             recovered=tuple(trace.recovered) if trace is not None else (),
-            error_type=self.error_type, api=self.api)
+            error_type=self.error_type, api=self.api, model_known=model_known)
 
 
 @dataclass(slots=True)
@@ -171,7 +180,7 @@ class StatsRecorder:
         self._recent.append(record)
         self._total.add(record)
         self._aborts += record.error_type == CLIENT_ABORT
-        self._model_tally(record.model).add(record)
+        self._model_tally(record.model_label).add(record)
         self._statuses[record.status] = self._statuses.get(record.status, 0) + 1
         self._clients[record.client] = self._clients.get(record.client, 0) + 1
         if record.api is not None:
@@ -180,8 +189,7 @@ class StatsRecorder:
             self._errors[record.error_type] = self._errors.get(record.error_type, 0) + 1
         self._bucket(record.time).tally.add(record)
 
-    def _model_tally(self, model: str | None) -> _Tally:
-        name = NO_MODEL if model is None else model
+    def _model_tally(self, name: str) -> _Tally:
         tally = self._models.get(name)
         if tally is None:
             if len(self._models) >= MAX_MODELS:

@@ -29,7 +29,8 @@ import orjson
 
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "chrome")
 INSTALL_HINT = ("headless Chromium is required for browser tests: install it with "
-                "`apt-get update && apt-get install -y chromium` (or set CHROMIUM_BIN)")
+                "`apt-get update && apt-get install -y chromium` (or set CHROMIUM_BIN, or "
+                "ZPROXY_CHROMIUM as start.sh and start.bat do)")
 _DEVTOOLS_RE = re.compile(rb"DevTools listening on (ws://\S+)")
 Event = dict[str, Any]
 
@@ -39,7 +40,7 @@ class CDPError(RuntimeError):
 
 
 def find_chromium() -> str | None:
-    explicit = os.environ.get("CHROMIUM_BIN")
+    explicit = os.environ.get("CHROMIUM_BIN") or os.environ.get("ZPROXY_CHROMIUM")
     if explicit:
         return explicit if Path(explicit).exists() else None
     for name in CHROMIUM_CANDIDATES:

@@ -247,14 +247,17 @@ async def test_stop_sequence_streaming_and_not(proxy: Proxy, fake: FakeZai) -> N
 
 
 async def test_max_tokens_stop_reason(proxy: Proxy, fake: FakeZai) -> None:
-    usage = {"prompt_tokens": 9, "completion_tokens": 5, "total_tokens": 14}
+    # zproxy cuts at its estimate (4 characters a token): 5 tokens keep 20 characters
+    usage = {"prompt_tokens": 9, "completion_tokens": 9, "total_tokens": 18}
+    text = "a truncated answer that goes on"
     client = async_client(proxy)
-    fake.push(Script(text="a truncated answ", usage=usage))
+    fake.push(Script(text=text, usage=usage))
     reply = await client.messages.create(model="claude-sonnet-4-5", max_tokens=5,
                                          messages=[{"role": "user", "content": "go"}])
     assert reply.stop_reason == "max_tokens"
+    assert reply.content[0].text == text[:20]  # type: ignore[union-attr]
     assert (reply.usage.input_tokens, reply.usage.output_tokens) == (9, 5)
-    fake.push(Script(text="a truncated answ", usage=usage))
+    fake.push(Script(text=text, usage=usage))
     async with client.messages.stream(model="claude-sonnet-4-5", max_tokens=5,
                                       messages=[{"role": "user", "content": "go"}]) as stream:
         final = await stream.get_final_message()

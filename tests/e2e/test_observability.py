@@ -29,7 +29,7 @@ from tests.e2e.helpers import MANIFEST, USER, async_client, collect_stream
 from tests.fakes.zai import FakeZai, Script
 from zproxy.config import DEFAULT_SIGNING_SECRET, VARIABLES
 from zproxy.dashboard import COOKIE
-from zproxy.errors import ProxyError
+from zproxy.errors import ERROR_CODES, ProxyError
 from zproxy.keys import MODELS
 from zproxy.models import ModelCatalog, ModelSpec
 from zproxy.observability import METRICS, STATS
@@ -488,8 +488,14 @@ async def test_docs_render_live_values(start_proxy: StartProxy,
         if not var.secret and var.default and len(var.default) > 1:
             assert var.default in text, var.name
     assert DEFAULT_SIGNING_SECRET not in text  # secret defaults are never shown
-    for _, cls in error_classes(ProxyError):
-        assert f"<code>{cls.__name__}</code>" in page
+    start = page.index('id="errors-table"')
+    errors_table = page[start:page.index("</table>", start)]
+    for row in ERROR_CODES:  # the codes clients get, with their status
+        assert re.search(rf'id="error-{row.code}"><td><code>{row.code}</code></td>'
+                         rf"<td>{row.status}</td>", errors_table), row.code
+    assert errors_table.count("<tr") == len(ERROR_CODES) + 1
+    outside_examples = re.sub(r"<pre.*?</pre>", "", page, flags=re.DOTALL)
+    assert "`" not in html.unescape(outside_examples)  # markup rendered, never raw backticks
     for param in ("enable_thinking", "web_search", "stream_options", "include_usage", "tools"):
         assert param in text
     for path in ("/v1/chat/completions", "/v1/models", "/health", "/dashboard/stats",

@@ -181,8 +181,9 @@ async def test_json_object_format_asks_for_json(proxy: Proxy, fake: FakeZai) -> 
 
 
 async def test_max_output_tokens_reached_is_incomplete(proxy: Proxy, fake: FakeZai) -> None:
-    fake.push(Script(text="a long answer", usage={"prompt_tokens": 3, "completion_tokens": 5,
-                                                  "total_tokens": 8}))
+    # the proxy cuts at the estimate (4 characters a token): 5 tokens keep 20 characters
+    text = "a long answer that goes on and on"
+    fake.push(Script(text=text))
     stream = await async_client(proxy.base_url).responses.create(
         model="GLM-4.6", input="Tell me", max_output_tokens=5, stream=True)
     events = [event async for event in stream]
@@ -190,6 +191,7 @@ async def test_max_output_tokens_reached_is_incomplete(proxy: Proxy, fake: FakeZ
     assert events[-1].type == "response.incomplete"
     assert events[-1].response.status == "incomplete"
     assert events[-1].response.incomplete_details.reason == "max_output_tokens"
+    assert events[-1].response.output_text == text[:20]
 
 
 # --- errors ------------------------------------------------------------------------------

@@ -31,7 +31,9 @@ Usage::
 
 Without a queued `Script` a completion replays a fixture: ``features.web_search`` →
 search_citations.sse, ``features.enable_thinking`` → thinking_answer.sse, else plain_answer.sse.
-Run it alone with ``python -m tests.fakes --port 9090``.
+With ``demo=True`` it answers the prompt instead (`tests/fakes/answers.py`: echo, tool calls,
+reasoning) and reports each completion through ``log``.
+Run it alone with ``python -m tests.fakes --port 9090`` (``--demo`` for the demo answers).
 """
 
 from __future__ import annotations
@@ -53,7 +55,9 @@ import orjson
 from aiohttp import web
 from multidict import CIMultiDict
 
+from tests.fakes.answers import demo_script, describe
 from tests.fakes.zai_script import (
+    FIXTURES_ENV,
     FixtureStore,
     Script,
     WireOptions,
@@ -175,11 +179,19 @@ class FakeZai:
                  signature_failure_status: int = 401, done_marker: bool = False,
                  chunk_size: int | None = None, frame_delay: float = 0.0,
                  concurrency_limit: int | None = None,
-                 persisted_models: Iterable[str] = PERSISTED_MODELS) -> None:
+                 persisted_models: Iterable[str] = PERSISTED_MODELS, demo: bool = False,
+                 log: Callable[[str], None] | None = None) -> None:
         min_version = parse_fe_version(min_fe_version)
         if parse_fe_version(fe_version) is None or min_version is None:
             raise ValueError("fe_version and min_fe_version must look like prod-fe-X.Y.Z")
-        self.fixtures = FixtureStore(resolve_fixtures_dir(fixtures_dir))
+        root = resolve_fixtures_dir(fixtures_dir)
+        if not (root / "http_errors.json").is_file():
+            # fail at start-up: without them every request would answer 500
+            raise FileNotFoundError(f"Z.AI fixtures not found in {root}: pass a folder holding "
+                                    f"http_errors.json, or unset {FIXTURES_ENV}")
+        self.fixtures = FixtureStore(root)
+        self.demo = demo
+        self._log = log
         self.secret = secret
         self.fe_version = fe_version
         self.min_fe_version = min_version
@@ -398,7 +410,10 @@ class FakeZai:
         if not self._persisted_chat_ok(token, body):
             return await self._stream(request, token, Script(fixture="error_inline_internal.sse"),
                                       body)
-        script = self._scripts.popleft() if self._scripts else self._script_for(body)
+        script, chosen = ((self._scripts.popleft(), "scripted") if self._scripts
+                          else self._script_for(body))
+        if self._log is not None:
+            self._log(f"{describe(body)} -> {chosen}")
         if script.status is not None:
             return self._scripted_error(script)
         self._remember_turn(body)
@@ -468,18 +483,21 @@ class FakeZai:
             chat.last_assistant_id = body.get("id")
             chat.completions += 1
 
-    def _script_for(self, body: dict[str, Any]) -> Script:
+    def _script_for(self, body: dict[str, Any]) -> tuple[Script, str]:
         chosen = self.responder(body) if self.responder is not None else None
-        return chosen if chosen is not None else self._default_script(body)
+        return (chosen, "responder") if chosen is not None else self._default_script(body)
 
-    def _default_script(self, body: dict[str, Any]) -> Script:
+    def _default_script(self, body: dict[str, Any]) -> tuple[Script, str]:
+        """The answer when no script is queued, and what it is (for the log)."""
         features = body.get("features")
         features = features if isinstance(features, dict) else {}
-        if features.get("web_search"):
-            return Script(fixture="search_citations.sse")
+        if features.get("web_search"):  # the recorded transcript shows citations best
+            return Script(fixture="search_citations.sse"), "search_citations.sse"
+        if self.demo:
+            return demo_script(body)
         if features.get("enable_thinking"):
-            return Script(fixture="thinking_answer.sse")
-        return Script(fixture="plain_answer.sse")
+            return Script(fixture="thinking_answer.sse"), "thinking_answer.sse"
+        return Script(fixture="plain_answer.sse"), "plain_answer.sse"
 
     def _scripted_error(self, script: Script) -> web.Response:
         assert script.status is not None

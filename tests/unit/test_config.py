@@ -186,7 +186,7 @@ def test_os_environ_is_read_by_default_and_never_written(tmp_path: Path,
 
 
 @pytest.mark.parametrize(("env", "name"), [
-    ({"PORT": "abc"}, "PORT"), ({"PORT": "70000"}, "PORT"), ({"LISTEN_PORT": "0"}, "LISTEN_PORT"),
+    ({"PORT": "abc"}, "PORT"), ({"PORT": "70000"}, "PORT"), ({"LISTEN_PORT": "-1"}, "LISTEN_PORT"),
     ({"DEBUG_MODE": "maybe"}, "DEBUG_MODE"), ({"ANONYMOUS_MODE": "2"}, "ANONYMOUS_MODE"),
     ({"UPSTREAM_URL": "ftp://x/y"}, "UPSTREAM_URL"), ({"API_ENDPOINT": "not a url"},
                                                       "API_ENDPOINT"),
@@ -252,3 +252,8 @@ def test_env_example_documents_every_variable() -> None:
     assert example.read_text("utf-8") == render_env_example()
     for var in VARIABLES:
         assert f"# {var.name}=" in example.read_text("utf-8")
+
+
+def test_port_zero_picks_a_free_port_and_host_defaults_to_loopback() -> None:
+    assert _load({"PORT": "0"}).port == 0
+    assert _load({}).host == "127.0.0.1" == Settings().host

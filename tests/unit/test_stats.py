@@ -13,6 +13,7 @@ from zproxy.stats import (
     MAX_MODELS,
     NO_MODEL,
     OTHER,
+    UNKNOWN_MODEL,
     RequestMeter,
     RequestRecord,
     StatsRecorder,
@@ -274,3 +275,13 @@ def test_a_malformed_session_cookie_is_refused_not_a_crash() -> None:
     secret = b"k" * 32
     for value in ("².abc", "9" * 5000 + ".x", "12.", ".", "abc.def"):
         assert verify_session(secret, value, now=1000.0) is False
+
+
+def test_unknown_model_names_share_one_label_but_rows_keep_them() -> None:
+    stats = StatsRecorder(10)
+    for i in range(200):  # more than MAX_MODELS: invented names must not use up the cap
+        stats.record(rec(model=f"invented-{i}", status=404, model_known=False))
+    stats.record(rec(model="GLM-4.6"))
+    models = {m["model"]: m["requests"] for m in stats.snapshot()["models"]}
+    assert models == {UNKNOWN_MODEL: 200, "GLM-4.6": 1}
+    assert stats.recent()[1]["model"] == "invented-199"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.unit.fixture_data import load_json
-from zproxy.errors import UpstreamAuthError, UpstreamRateLimitError
+from zproxy.errors import UpstreamAuthError, UpstreamCaptchaError, UpstreamRateLimitError
 from zproxy.upstream.tokens import (
     FAILURE_THRESHOLD,
     MIN_TTL_S,
@@ -257,10 +257,29 @@ async def test_maintain_tops_up_and_drops_expired_idle_guests() -> None:
 async def test_maintain_refills_after_failure() -> None:
     pool, _, logins = _pool(size=2)
     await pool.maintain()
-    pool.report_failure(pool.guests[0], ERR)
+    pool.report_failure(pool.guests[0], UpstreamCaptchaError("captcha"))  # this guest only
     assert len(pool.guests) == 1
     await pool.maintain()
     assert len(pool.guests) == 2 and len(logins.made) == 3
+
+
+async def test_a_rejected_guest_takes_its_idle_siblings_along() -> None:
+    """Guests are revoked together: the next attempt must log in, not try a stale sibling."""
+    pool, _, logins = _pool(size=3)
+    await pool.maintain()
+    first, busy = await pool.acquire(), await pool.acquire()
+    pool.report_failure(first, ERR)
+    assert pool.guests == [busy]  # the idle third one went too; the busy one is serving
+    fresh = await pool.acquire(exclude=[first])
+    assert fresh is logins.made[3] and fresh.usable(0.0)
+
+
+async def test_a_busy_or_rate_limited_guest_leaves_its_siblings_alone() -> None:
+    pool, _, _ = _pool(size=2)
+    await pool.maintain()
+    limited = await pool.acquire()
+    pool.report_failure(limited, UpstreamRateLimitError("busy"))
+    assert len(pool.guests) == 1 and limited not in pool.guests
 
 
 async def test_maintain_does_nothing_with_guests_off() -> None:

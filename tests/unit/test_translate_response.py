@@ -125,13 +125,43 @@ def test_estimate_tokens() -> None:
     assert [estimate_tokens(n) for n in (0, 1, 4, 5, 8)] == [0, 1, 1, 2, 2]
 
 
-@pytest.mark.parametrize(("max_tokens", "reason"), [(37, "length"), (38, "length"),
-                                                    (39, "stop"), (None, "stop")])
-def test_length_when_completion_tokens_reach_max_tokens(max_tokens: int | None,
-                                                        reason: str) -> None:
-    translator, chunks = _run("plain_answer.sse", max_tokens=max_tokens)
-    assert chunks[-1]["choices"][0]["finish_reason"] == reason
-    assert translator.finish_reason == reason
+PLAIN = "plain_answer.sse"
+
+
+@pytest.mark.parametrize("per_frame", [True, False])
+def test_max_tokens_cuts_the_answer_at_the_estimate(per_frame: bool) -> None:
+    translator, chunks = _run(PLAIN, per_frame=per_frame, max_tokens=3)
+    answer = manifest()[PLAIN]["expected_answer"]
+    assert _text(chunks) == answer[:12]  # 3 tokens ≈ 12 characters
+    assert chunks[-1]["choices"][0]["finish_reason"] == "length" == translator.finish_reason
+    assert translator.stopped  # the caller stops reading the upstream
+    usage = translator.usage()
+    assert usage["completion_tokens"] == 3 == estimate_tokens(len(answer[:12]))
+    assert usage["total_tokens"] == usage["prompt_tokens"] + 3
+    completion = translator.completion()
+    assert completion["choices"][0]["message"]["content"] == answer[:12]
+    assert completion["choices"][0]["finish_reason"] == "length"
+
+
+def test_max_tokens_that_fit_the_whole_answer_is_a_normal_stop() -> None:
+    answer = manifest()[PLAIN]["expected_answer"]
+    exact = estimate_tokens(len(answer))
+    translator, chunks = _run(PLAIN, max_tokens=exact)
+    assert _text(chunks) == answer and translator.finish_reason == "stop"
+    assert translator.usage()["completion_tokens"] == manifest()[PLAIN]["expected_usage"][
+        "completion_tokens"]  # the upstream's own count when nothing was cut
+    translator, chunks = _run(PLAIN, max_tokens=exact - 1)
+    assert _text(chunks) == answer[:4 * (exact - 1)] and translator.finish_reason == "length"
+    _, chunks = _run(PLAIN)
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+
+
+def test_max_tokens_counts_reasoning_too() -> None:
+    expected = manifest()["thinking_answer.sse"]
+    translator, chunks = _run("thinking_answer.sse", max_tokens=2)
+    assert _text(chunks, "reasoning_content") == expected["expected_reasoning"][:8]
+    assert _text(chunks) == ""
+    assert translator.finish_reason == "length"
 
 
 def test_done_frame_marks_translator_done_and_stops_reading_the_batch() -> None:

@@ -39,7 +39,8 @@ async def json_body(request: web.Request) -> Any:
     try:
         return orjson.loads(await request.read())
     except orjson.JSONDecodeError as exc:
-        raise ClientRequestError(f"the request body must be JSON: {exc}") from None
+        raise ClientRequestError(f"the request body must be JSON: {exc}",
+                                 code="invalid_json") from None
 
 
 def _id(request: web.Request) -> int:
@@ -51,7 +52,7 @@ def _id(request: web.Request) -> int:
 
 def _object(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
-        raise ClientRequestError("the request body must be a JSON object")
+        raise ClientRequestError("the request body must be a JSON object", code="invalid_json")
     return body
 
 
@@ -95,7 +96,7 @@ class AdminApi:
             try:
                 response: web.StreamResponse = await handler(request)
             except (TokenInputError, KeyInputError) as exc:
-                raise ClientRequestError(str(exc)) from None
+                raise ClientRequestError(str(exc), code="invalid_value") from None
             except LookupError as exc:
                 raise NotFoundError(str(exc)) from None
             return response
@@ -116,7 +117,7 @@ class AdminApi:
             tokens = [single]
         if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
             raise ClientRequestError("send 'tokens' (a list of strings) or 'token'",
-                                     param="tokens")
+                                     param="tokens", code="invalid_value")
         result = await request.app[TOKEN_SERVICE].add(tokens, **body)
         return reply(result.summary(), status=201 if result.added else 200)
 
@@ -132,7 +133,7 @@ class AdminApi:
         text = body.pop("text", None)
         if not isinstance(text, str):
             raise ClientRequestError("send 'text': tokens.txt content or a JSON export",
-                                     param="text")
+                                     param="text", code="invalid_value")
         tokens, _ = parse_import(text)
         result = await request.app[TOKEN_SERVICE].add(tokens, **body)
         return reply(result.summary(), status=201 if result.added else 200)
@@ -147,9 +148,10 @@ class AdminApi:
         action, ids = body.get("action"), body.get("ids")
         if action not in BULK_ACTIONS:
             raise ClientRequestError(f"action must be one of {', '.join(BULK_ACTIONS)}",
-                                     param="action")
+                                     param="action", code="invalid_value")
         if not isinstance(ids, list) or not all(type(i) is int for i in ids):
-            raise ClientRequestError("ids must be a list of token ids", param="ids")
+            raise ClientRequestError("ids must be a list of token ids", param="ids",
+                                     code="invalid_value")
         return reply(await run_bulk(request.app[TOKEN_SERVICE], action, ids))
 
     async def get_token(self, request: web.Request) -> web.Response:
@@ -222,7 +224,8 @@ class AdminApi:
         body = await json_body(request)
         tokens = body.get("tokens") if isinstance(body, dict) else body
         if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
-            raise ClientRequestError("send a JSON list of tokens, or {\"tokens\": [..]}")
+            raise ClientRequestError("send a JSON list of tokens, or {\"tokens\": [..]}",
+                                     code="invalid_value")
         service = request.app[TOKEN_SERVICE]
         result = await service.add(tokens)
         removed = 0

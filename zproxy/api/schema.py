@@ -76,7 +76,8 @@ def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
         where = f"messages[{i}]"
         if not isinstance(message, dict):
             raise _bad(f"'{where}' must be an object", where, "invalid_type")
-        if message.get("role") not in ROLES:
+        role = message.get("role")
+        if not isinstance(role, str) or role not in ROLES:  # a dict role is unhashable
             raise _bad(f"'{where}.role' must be one of {', '.join(sorted(ROLES))}",
                        f"{where}.role")
         content = message.get("content")

@@ -44,7 +44,8 @@ def normalize_tools(tools: Any) -> tuple[dict[str, Any], ...]:
     if tools is None:
         return ()
     if not isinstance(tools, list):
-        raise ClientRequestError("'tools' must be an array", param="tools")
+        raise ClientRequestError("'tools' must be an array", param="tools",
+                                 code="invalid_tools")
     out: list[dict[str, Any]] = []
     for i, tool in enumerate(tools):
         fn = _function_of(tool, i)
@@ -55,13 +56,15 @@ def normalize_tools(tools: Any) -> tuple[dict[str, Any], ...]:
 
 def _function_of(tool: Any, i: int) -> dict[str, Any] | None:
     if not isinstance(tool, Mapping):
-        raise ClientRequestError(f"tools[{i}] must be an object", param="tools")
+        raise ClientRequestError(f"tools[{i}] must be an object", param="tools",
+                                 code="invalid_tools")
     kind = tool.get("type", "function")
     if kind != "function":
         return None  # other tool kinds (web_search…) are not emulated
     fn = tool.get("function", tool)
     if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str) or not fn["name"]:
-        raise ClientRequestError(f"tools[{i}].function.name is required", param="tools")
+        raise ClientRequestError(f"tools[{i}].function.name is required", param="tools",
+                                 code="invalid_tools")
     params = fn.get("parameters", fn.get("input_schema"))
     out = {"name": fn["name"], "description": fn.get("description") or ""}
     return {**out, "parameters": params if isinstance(params, Mapping) else {}}
@@ -78,7 +81,8 @@ def normalize_tool_choice(choice: Any, tools: tuple[dict[str, Any], ...]) -> tup
         return "required", tools
     if isinstance(choice, Mapping):
         return _mapping_choice(choice, tools)
-    raise ClientRequestError(f"invalid tool_choice {choice!r}", param="tool_choice")
+    raise ClientRequestError(f"invalid tool_choice {choice!r}", param="tool_choice",
+                             code="invalid_tool_choice")
 
 
 def _mapping_choice(choice: Mapping[str, Any], tools: tuple[dict[str, Any], ...]) -> tuple[
@@ -89,7 +93,7 @@ def _mapping_choice(choice: Mapping[str, Any], tools: tuple[dict[str, Any], ...]
     name = fn.get("name") if isinstance(fn, Mapping) else choice.get("name")
     if not isinstance(name, str) or name not in {tool_name(t) for t in tools}:
         raise ClientRequestError(f"tool_choice names unknown tool {name!r}",
-                                 param="tool_choice")
+                                 param="tool_choice", code="invalid_tool_choice")
     return {"type": "function", "function": {"name": name}}, tools
 
 

@@ -23,6 +23,7 @@ from zproxy.translate.events import (
     ToolCall,
     Usage,
 )
+from zproxy.translate.limit import CHARS_PER_TOKEN, TokenBudget
 from zproxy.upstream.wire import Frame, classify_error
 
 
@@ -91,7 +92,7 @@ class StopFilter:
 
 def estimate_tokens(chars: int) -> int:
     """Rough local estimate (≈4 characters a token) when the upstream sends no usage."""
-    return math.ceil(chars / 4) if chars else 0
+    return math.ceil(chars / CHARS_PER_TOKEN) if chars else 0
 
 
 @dataclass(slots=True)
@@ -124,7 +125,7 @@ class ResponseTranslator:
                       "created": created, "model": model}
         self._include_usage = include_usage
         self._prompt_chars = prompt_chars
-        self._max_tokens = max_tokens
+        self._budget = TokenBudget(max_tokens)
         self._parser = parser
         self._filters = tuple(filters)
         self._renderer = renderer or MessageRenderer()
@@ -143,12 +144,15 @@ class ResponseTranslator:
         """The answer is complete (done frame, stop sequence, or nothing more the upstream
         writes can change the tool calls): stop reading upstream."""
         return (self.done or self._error is not None or any(f.stopped for f in self._filters)
-                or (self._parser is not None and self._parser.can_stop))
+                or self._budget.cut or (self._parser is not None and self._parser.can_stop))
 
     @property
     def retry_info(self) -> Any:
-        """After `end()`: what a corrective tool-call retry should say, or None (§3.9)."""
-        return self._parser.retry_info if self._parser is not None and self._ended else None
+        """After `end()`: what a corrective tool-call retry should say, or None (§3.9).
+        None too when max_tokens cut the answer: the broken call is the cut's doing."""
+        if self._parser is None or not self._ended or self._budget.cut:
+            return None
+        return self._parser.retry_info
 
     # --- streaming -------------------------------------------------------------------------
 
@@ -204,8 +208,8 @@ class ResponseTranslator:
             self._filtered(calls or self._parser.deferred_events, pending)
             self._reason = "tool_calls" if calls else self._reason
         self._flush_filters(pending)
-        reason = self.finish_reason = self._reason
         chunks += self._chunks(pending)
+        reason = self.finish_reason = "length" if self._budget.cut else self._reason
         notes = self._annotations() if self._annotations else []
         if notes:
             chunks.append(self._chunk({"annotations": notes}))
@@ -241,15 +245,20 @@ class ResponseTranslator:
 
     def usage(self) -> dict[str, Any]:
         usage = self.totals.usage
-        if usage is not None:
+        if usage is not None and not self._budget.cut:
             result: dict[str, Any] = {"prompt_tokens": usage.prompt_tokens,
                                       "completion_tokens": usage.completion_tokens,
                                       "total_tokens": usage.total_tokens}
             if usage.details:
                 result["prompt_tokens_details"] = usage.details
             return result
+        # cut by max_tokens: the upstream counted text the client never got
         out_chars = sum(map(len, self.totals.content)) + sum(map(len, self.totals.reasoning))
-        prompt, completion = estimate_tokens(self._prompt_chars), estimate_tokens(out_chars)
+        completion = estimate_tokens(out_chars)
+        if usage is not None:
+            return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": completion,
+                    "total_tokens": usage.prompt_tokens + completion}
+        prompt = estimate_tokens(self._prompt_chars)
         return {"prompt_tokens": prompt, "completion_tokens": completion,
                 "total_tokens": prompt + completion, "estimated": True}
 
@@ -301,18 +310,28 @@ class ResponseTranslator:
                 pending.append(Content(text))
 
     def _upstream_reason(self) -> str:
-        usage = self.totals.usage
-        if (self._max_tokens and usage is not None
-                and usage.completion_tokens >= self._max_tokens):
-            return "length"
+        # the web chat never reports a length stop; max_tokens is the budget's to enforce
         return "stop"
+
+    def _within_budget(self, events: list[Event]) -> list[Event]:
+        if not self._budget.active:
+            return events
+        kept: list[Event] = []
+        for event in events:
+            if isinstance(event, Content | Reasoning):
+                text = self._budget.take(event.text)
+                if text:
+                    kept.append(type(event)(text))
+            elif not self._budget.cut:  # nothing after the cut, tool calls included
+                kept.append(event)
+        return kept
 
     def _chunks(self, events: list[Event]) -> list[dict[str, Any]]:
         chunks: list[dict[str, Any]] = []
         if not self._role_sent:
             self._role_sent = True
             chunks.append(self._chunk({"role": "assistant", "content": ""}))
-        for kind, group in _coalesce(events):
+        for kind, group in _coalesce(self._within_budget(events)):
             chunks.extend(self._emit(kind, group))
         return chunks
 

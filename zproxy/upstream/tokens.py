@@ -139,11 +139,22 @@ class TokenPool:
 
     def report_failure(self, credential: Credential, error: UpstreamError) -> None:
         if credential.kind == "guest":
-            credential.dropped = True
-            self.guests = [g for g in self.guests if g is not credential]
-            log.info("tokens.guest_dropped", cause=error.cause)
+            self._drop_guest(credential, error)
             return
         self.user_pool.failure(credential, error)
+
+    def _drop_guest(self, guest: Credential, error: UpstreamError) -> None:
+        """Drop a failed guest. A rejected one (401) takes every idle guest with it: guest
+        sessions are revoked together (upstream restart, secret or TTL change), so the next
+        attempt of the same request logs in a fresh guest instead of spending its retries on
+        pooled siblings that are just as stale. Busy guests stay: their streams work."""
+        stale = [guest]
+        if isinstance(error, UpstreamAuthError):
+            stale += [g for g in self.guests if g is not guest and g.active == 0]
+        for dropped in stale:
+            dropped.dropped = True
+        self.guests = [g for g in self.guests if not g.dropped]
+        log.info("tokens.guest_dropped", cause=error.cause, dropped=len(stale))
 
     def prune(self) -> None:
         """Forget expired or dropped guests nobody is using."""

@@ -107,7 +107,8 @@ def _query_int(request: web.Request, name: str, default: int) -> int:
     if raw is None:
         return default
     if not raw.isdigit() or not 1 <= int(raw) <= 1000:
-        raise ClientRequestError(f"{name}: expected an integer between 1 and 1000", param=name)
+        raise ClientRequestError(f"{name}: expected an integer between 1 and 1000", param=name,
+                                 code="invalid_value")
     return int(raw)
 
 

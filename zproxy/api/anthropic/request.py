@@ -72,7 +72,9 @@ def _tools(body: dict[str, Any]) -> list[dict[str, Any]] | None:
     for i, tool in enumerate(tools):
         if not isinstance(tool, dict):
             raise bad(f"tools.{i}: expected an object", f"tools.{i}")
-        if tool.get("type") not in CLIENT_TOOL_TYPES and "input_schema" not in tool:
+        kind = tool.get("type")
+        client_kind = (kind is None or isinstance(kind, str)) and kind in CLIENT_TOOL_TYPES
+        if not client_kind and "input_schema" not in tool:  # a dict type is unhashable
             continue
         name, schema = tool.get("name"), tool.get("input_schema")
         if not isinstance(name, str) or not name:
@@ -110,10 +112,11 @@ def _thinking(body: dict[str, Any]) -> bool | None:
     thinking = _typed(body, "thinking", dict, "an object")
     if thinking is None:
         return None
-    if not isinstance(thinking.get("type"), str) or thinking["type"] not in THINKING_TYPES:
+    kind = thinking.get("type")
+    if not isinstance(kind, str) or kind not in THINKING_TYPES:  # a dict type is unhashable
         raise bad("thinking.type: expected `enabled`, `adaptive` or `disabled`",
                   "thinking.type")
-    return THINKING_TYPES[thinking["type"]]
+    return THINKING_TYPES[kind]
 
 
 def _body(raw: bytes) -> dict[str, Any]:
@@ -143,7 +146,8 @@ def parse_messages_request(raw: bytes, *, resolve_model: Callable[[str], str],
     try:
         converted = chat_messages(body.get("system"), messages)
     except RecursionError as exc:  # absurdly nested content blocks
-        raise ClientRequestError("messages: nested too deeply", param="messages") from exc
+        raise ClientRequestError("messages: nested too deeply", param="messages",
+                                 code="invalid_value") from exc
     chat = ChatRequest(
         model=resolve_model(model.strip()), messages=converted,
         stream=bool(stream) and not count_only, include_usage=True,

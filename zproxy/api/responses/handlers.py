@@ -149,6 +149,7 @@ async def list_input_items(request: web.Request) -> web.Response:
     query = request.query
     limit = query.get("limit", "20")
     if not limit.isdigit():
-        raise ClientRequestError("'limit' must be an integer", param="limit")
+        raise ClientRequestError("'limit' must be an integer", param="limit",
+                                 code="invalid_value")
     return _json(input_items_page(_stored(request).input, order=query.get("order", "desc"),
                                   after=query.get("after"), limit=int(limit)))

@@ -50,14 +50,17 @@ def input_items_page(items: Sequence[dict[str, Any]], *, order: str = "desc",
                      after: str | None = None, limit: int = 20) -> dict[str, Any]:
     """One page of the list, newest first by default, as OpenAI's cursor pages are."""
     if order not in {"asc", "desc"}:
-        raise ClientRequestError("'order' must be asc or desc", param="order")
+        raise ClientRequestError("'order' must be asc or desc", param="order",
+                                 code="invalid_value")
     if not 1 <= limit <= MAX_LIMIT:
-        raise ClientRequestError(f"'limit' must be between 1 and {MAX_LIMIT}", param="limit")
+        raise ClientRequestError(f"'limit' must be between 1 and {MAX_LIMIT}", param="limit",
+                                 code="invalid_value")
     ordered = list(items) if order == "asc" else list(reversed(items))
     if after is not None:
         ids = [item["id"] for item in ordered]
         if after not in ids:
-            raise ClientRequestError(f"No input item with id '{after}'.", param="after")
+            raise ClientRequestError(f"No input item with id '{after}'.", param="after",
+                                     code="invalid_value")
         ordered = ordered[ids.index(after) + 1:]
     data = [item_view(item) for item in ordered[:limit]]
     return {"object": "list", "data": data, "has_more": len(ordered) > limit,

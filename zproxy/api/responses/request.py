@@ -194,8 +194,8 @@ def _tool_choice(body: Mapping[str, Any]) -> Any:
 def _text(body: Mapping[str, Any]) -> dict[str, Any]:
     text = _typed(body, "text", dict, "an object") or {}
     fmt = text.get("format") or {"type": "text"}
-    if not isinstance(fmt, dict) or fmt.get("type") not in {"text", "json_object",
-                                                            "json_schema"}:
+    if not isinstance(fmt, dict) or not isinstance(fmt.get("type"), str) \
+            or fmt["type"] not in {"text", "json_object", "json_schema"}:
         raise _bad("'text.format.type' must be text, json_object or json_schema",
                    "text.format")
     if fmt["type"] == "json_schema" and not isinstance(fmt.get("name"), str):
