@@ -37,7 +37,7 @@ from zproxy.middlewares import (
     openai_errors,
     request_context,
 )
-from zproxy.models import ModelCatalog, build_catalog
+from zproxy.core.models import ModelCatalog, build_catalog
 from zproxy.observability import STATS, setup_observability
 from zproxy.state import open_state
 from zproxy.state.cluster import publishing

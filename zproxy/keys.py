@@ -7,7 +7,7 @@ from aiohttp import ClientSession, web
 from zproxy.api.responses.store import ResponseStore
 from zproxy.clientkeys.ring import KeyRing
 from zproxy.config import Settings
-from zproxy.models import ModelCatalog
+from zproxy.core.models import ModelCatalog
 from zproxy.pool.pool import UserPool
 from zproxy.pool.service import TokenService
 from zproxy.state.bus import LocalState

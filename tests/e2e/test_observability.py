@@ -31,7 +31,7 @@ from zproxy.config import DEFAULT_SIGNING_SECRET, VARIABLES
 from zproxy.dashboard import COOKIE
 from zproxy.errors import ERROR_CODES, ProxyError
 from zproxy.keys import MODELS
-from zproxy.models import ModelCatalog, ModelSpec
+from zproxy.core.models import ModelCatalog, ModelSpec
 from zproxy.observability import METRICS, STATS
 from zproxy.openapi import error_classes
 

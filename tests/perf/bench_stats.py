@@ -14,7 +14,7 @@ import time
 
 from zproxy.metrics import Metrics
 from zproxy.stats import RequestMeter, StatsRecorder, classify_client, client_ip
-from zproxy.upstream.trace import Trace
+from zproxy.core.trace import Trace
 
 
 def once(stats: StatsRecorder, metrics: Metrics, i: int) -> None:

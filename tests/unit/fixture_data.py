@@ -13,7 +13,7 @@ from typing import Any
 from tests.fakes.zai_script import resolve_fixtures_dir
 from zproxy.sse import SSEDecoder
 from zproxy.translate.buffer import MessageRenderer
-from zproxy.translate.events import Content, Event, Reasoning, ToolBlock, Usage
+from zproxy.core.events import Content, Event, Reasoning, ToolBlock, Usage
 from zproxy.upstream.wire import Frame, parse_frame
 
 FIXTURES = resolve_fixtures_dir(None)  # tests/fixtures/zai, or ZPROXY_FIXTURES_DIR

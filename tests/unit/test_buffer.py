@@ -28,7 +28,7 @@ from tests.unit.fixture_data import (
     usages,
 )
 from zproxy.translate.buffer import MessageRenderer
-from zproxy.translate.events import Content, Diagnostic, Event, Reasoning, ToolBlock
+from zproxy.core.events import Content, Diagnostic, Event, Reasoning, ToolBlock
 from zproxy.upstream.wire import Frame
 
 FAST = settings(max_examples=50, deadline=None)

@@ -14,7 +14,7 @@ from tests.fakes.zai_script import resolve_fixtures_dir
 from zproxy.sse import SSEDecoder
 from zproxy.translate.buffer import MessageRenderer
 from zproxy.translate.citations import CitationFilter, search_sources
-from zproxy.translate.events import Content, Event, ToolBlock
+from zproxy.core.events import Content, Event, ToolBlock
 from zproxy.upstream.wire import parse_frame
 
 FIXTURES = resolve_fixtures_dir(None)

@@ -28,7 +28,7 @@ from tests.unit.test_buffer import _naive_buffer
 from tests.unit.test_tools_parser import CLOSE, OPEN, block, call, run
 from zproxy.sse import SSEDecoder
 from zproxy.translate.buffer import MessageRenderer
-from zproxy.translate.events import Content, Diagnostic, Event, Reasoning
+from zproxy.core.events import Content, Diagnostic, Event, Reasoning
 from zproxy.upstream.wire import Frame
 
 # --- SSE decoder -----------------------------------------------------------------------------

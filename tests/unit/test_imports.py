@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 PURE = ("zproxy.sse", "zproxy.upstream.signing", "zproxy.upstream.wire",
         "zproxy.translate.buffer", "zproxy.translate.request", "zproxy.translate.response",
-        "zproxy.translate.events", "zproxy.models", "zproxy.api.schema",
+        "zproxy.core.events", "zproxy.core.models", "zproxy.api.schema",
         "zproxy.api.responses.request", "zproxy.api.responses.objects",
         "zproxy.api.responses.encoder", "zproxy.api.responses.store",
         "zproxy.api.responses.items", "zproxy.openapi_responses")

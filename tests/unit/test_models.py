@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from zproxy.errors import NotFoundError
-from zproxy.models import (
+from zproxy.core.models import (
     VLM_SERVERS,
     ModelCatalog,
     ModelSpec,

@@ -18,7 +18,7 @@ from zproxy.tools import (
     prepare_tool_request,
 )
 from zproxy.tools.prompt import NONCE_ALPHABET, TRUNCATED, render_catalog, render_tool_prompt
-from zproxy.translate.events import ToolCall
+from zproxy.core.events import ToolCall
 
 N = "K7XQ2P"
 LOOKUP = {"type": "function", "function": {

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from zproxy.api.schema import parse_chat_request
-from zproxy.models import VLM_SERVERS, ModelCatalog, default_models
+from zproxy.core.models import VLM_SERVERS, ModelCatalog, default_models
 from zproxy.translate.request import (
     UpstreamRequest,
     build_upstream_request,

@@ -28,7 +28,7 @@ from zproxy.api.stream import DONE, encode_chunks
 from zproxy.config import Settings
 from zproxy.errors import ClientRequestError, UpstreamError
 from zproxy.limits import check_chat_size
-from zproxy.models import ModelCatalog, ResolvedModel
+from zproxy.core.models import ModelCatalog, ResolvedModel
 from zproxy.tools import (
     ParserOptions,
     ToolCallParser,
@@ -39,7 +39,7 @@ from zproxy.tools import (
 )
 from zproxy.translate.buffer import MessageRenderer
 from zproxy.translate.citations import CitationFilter
-from zproxy.translate.events import ToolCall
+from zproxy.core.events import ToolCall
 from zproxy.translate.request import (
     UpstreamRequest,
     build_upstream_request,

@@ -14,7 +14,7 @@ from zproxy.api.schema import parse_chat_request
 from zproxy.api.stream import write_sse
 from zproxy.errors import NotFoundError
 from zproxy.keys import CONVERSATIONS, IMAGE_HTTP, MODELS, SETTINGS, UPSTREAM
-from zproxy.models import model_object
+from zproxy.core.models import model_object
 from zproxy.observability import meter
 from zproxy.stats import API_CHAT
 from zproxy.upstream.client import Trace

@@ -39,7 +39,7 @@ from zproxy.tools.scan import (
     prefix_holdback,
 )
 from zproxy.tools.sinks import Emitter
-from zproxy.translate.events import Diagnostic, Event, ToolCall
+from zproxy.core.events import Diagnostic, Event, ToolCall
 
 START, THINK, TEXT, BLOCK, NATIVE = range(5)
 _FENCE_WINDOW: Final = 256

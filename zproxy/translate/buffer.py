@@ -19,7 +19,7 @@ from typing import Any, Final
 
 import orjson
 
-from zproxy.translate.events import Content, Diagnostic, Event, Reasoning, ToolBlock, Usage
+from zproxy.core.events import Content, Diagnostic, Event, Reasoning, ToolBlock, Usage
 from zproxy.upstream.wire import Frame
 
 _OPEN_TAG: Final = re.compile(r"<(details|glm_block)\b")

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Final
 
 from zproxy.api.schema import ChatRequest
-from zproxy.models import ResolvedModel
+from zproxy.core.models import ResolvedModel
 from zproxy.upstream.conversations import PersistedPlan
 from zproxy.upstream.signing import signature_prompt
 

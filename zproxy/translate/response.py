@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from zproxy.translate.buffer import MessageRenderer
-from zproxy.translate.events import (
+from zproxy.core.events import (
     Content,
     Diagnostic,
     Event,

@@ -21,7 +21,7 @@ from zproxy.upstream.conversations import PersistedPlan
 from zproxy.upstream.http import json_or_text, mapped_errors
 from zproxy.upstream.signing import signature_prompt
 from zproxy.upstream.tokens import Credential
-from zproxy.upstream.trace import ChatTurn, Trace
+from zproxy.core.trace import ChatTurn, Trace
 from zproxy.upstream.vision import file_descriptor, image_part, upload_image
 
 log = structlog.get_logger(__name__)

@@ -33,7 +33,7 @@ from zproxy.upstream.http import json_or_text, mapped_errors
 from zproxy.upstream.reader import FrameReader
 from zproxy.upstream.signing import signature
 from zproxy.upstream.tokens import Credential, TokenPool, UserSource
-from zproxy.upstream.trace import ChatTurn, Trace
+from zproxy.core.trace import ChatTurn, Trace
 
 __all__ = ["ChatTurn", "Trace", "UpstreamCall", "UpstreamClient"]
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from zproxy.errors import NotFoundError
-from zproxy.models import ModelCatalog, ModelSpec
+from zproxy.core.models import ModelCatalog, ModelSpec
 
 ModelTable = Sequence[tuple[str, str]]
 
