@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from zproxy.errors import NotFoundError
 from zproxy.core.models import (
     VLM_SERVERS,
     ModelCatalog,
@@ -13,6 +12,7 @@ from zproxy.core.models import (
     default_models,
     model_object,
 )
+from zproxy.errors import NotFoundError
 
 CATALOG = ModelCatalog(default_models())
 

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from tests.unit.fixture_data import ERROR_FILES, fixture_frames, manifest, split_at
 from zproxy import errors
 from zproxy.core.events import Content, Event, Reasoning, ToolBlock, ToolCall
+from zproxy.providers.zai.wire import Frame
 from zproxy.translate.response import ResponseTranslator, StopFilter, estimate_tokens
-from zproxy.upstream.wire import Frame
 
 FAST = settings(max_examples=50, deadline=None)
 

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from zproxy.errors import NotFoundError
 from zproxy.core.models import ModelCatalog, ModelSpec
+from zproxy.errors import NotFoundError
 
 ModelTable = Sequence[tuple[str, str]]
 
