@@ -72,9 +72,11 @@ def classify(status: int | None, headers: Mapping[str, str], body: Any) -> Upstr
                               retry_after_s=float(retry) if retry.isdigit() else None)
     if status == 400 and text:
         error = detail_error(text, status)
-        if error.code == "upstream_bad_request":  # 2026: www.k2think.ai answers 400 to all
-            error.message += " (if every request fails so, the host moved: set K2THINK_BASE_URL)"
-        return error
+        if error.code != "upstream_bad_request":
+            return error
+        # K2Think: in 2026 www.k2think.ai answered 400 to every guest completion (IFM)
+        return upstream_error("bad_request", f"{error.message} (if every request fails so, "
+                              "the host moved: set K2THINK_BASE_URL)", http_status=status)
     if status is not None and 400 <= status < 500:
         return upstream_error("bad_request", f"k2think: request refused{shown}",
                               http_status=status)
