@@ -117,8 +117,8 @@ def create_app(settings: Settings, *, models: ModelCatalog | None = None) -> web
     app[RESPONSES] = MemoryResponseStore(settings.response_store_max,
                                          settings.response_store_ttl_s)
     setup_fleet(app)
+    app.cleanup_ctx.append(store_ctx)  # first: a store that cannot open stops start-up
     app.cleanup_ctx.append(_upstream_ctx)
-    app.cleanup_ctx.append(store_ctx)  # after the upstream: the validator needs its session
     app.cleanup_ctx.append(_background_ctx)
     setup_observability(app)
     app.on_response_prepare.append(add_cors_headers)

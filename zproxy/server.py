@@ -60,6 +60,10 @@ def main() -> int:
         runner = asyncio.run
     else:
         runner = uvloop.run
-    with contextlib.suppress(KeyboardInterrupt):
-        runner(serve(settings))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            runner(serve(settings))
+    except ConfigError as exc:  # found at start-up, e.g. a store that cannot be opened
+        print(f"zproxy: configuration error: {exc}")
+        return 2
     return 0
