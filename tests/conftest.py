@@ -28,6 +28,16 @@ _ENV_PREFIXES = ("ZAI_", "AUTH_TOKEN", "API_KEY", "DEFAULT_KEY", "UPSTREAM_", "A
                  "TOOL", "DASHBOARD_", "HTTP_PROXY", "HTTPS_PROXY")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--fuzz-long", action="store_true",
+                     help="run every fuzz test with 40x the examples (tests/fuzzing.py)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--fuzz-long"):  # read by tests/fuzzing.py when test modules load
+        os.environ["ZPROXY_FUZZ"] = "long"
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     fixtures = resolve_fixtures_dir(None)
     if not (fixtures / "manifest.json").is_file():

@@ -11,6 +11,8 @@ import structlog
 from aiohttp import web
 
 from zproxy.api import handlers
+from zproxy.api.anthropic import handlers as anthropic
+from zproxy.api.anthropic.errors import anthropic_errors
 from zproxy.api.responses import handlers as responses
 from zproxy.api.responses.store import MemoryResponseStore
 from zproxy.config import Settings
@@ -26,6 +28,7 @@ from zproxy.keys import (
     UPSTREAM,
     USER_POOL,
 )
+from zproxy.limits import request_limits
 from zproxy.middlewares import (
     add_cors_headers,
     client_auth,
@@ -41,13 +44,14 @@ from zproxy.upstream.vision import GuardedResolver
 
 log = structlog.get_logger(__name__)
 
-MAX_REQUEST_BYTES = 64 * 1024 * 1024  # base64 images make big bodies
 GUEST_UPKEEP_S: Final = 30.0  # ZY's maintenance interval (zai-protocol.md §10)
 
 
 async def _upstream_ctx(app: web.Application) -> AsyncIterator[None]:
     """One pooled ClientSession per process, born and closed with the app."""
     settings = app[SETTINGS]
+    # No pool limit by default: MAX_CONCURRENT_REQUESTS bounds the streams, and a pool
+    # smaller than that would queue admitted streams silently (tests/perf/slow_streams.py).
     connector = aiohttp.TCPConnector(limit=settings.connection_limit, ttl_dns_cache=300,
                                      keepalive_timeout=60, enable_cleanup_closed=True)
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=settings.connect_timeout_s,
@@ -107,8 +111,9 @@ async def _discover_models(app: web.Application) -> None:
 
 def create_app(settings: Settings, *, models: ModelCatalog | None = None) -> web.Application:
     app = web.Application(
-        middlewares=[request_context, openai_errors, cors_preflight, client_auth],
-        client_max_size=MAX_REQUEST_BYTES,
+        middlewares=[request_context, openai_errors, anthropic_errors, cors_preflight,
+                     client_auth, request_limits(settings)],
+        client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
     app[MODELS] = models or build_catalog(settings.model_map, settings.model_aliases)
@@ -130,7 +135,8 @@ def create_app(settings: Settings, *, models: ModelCatalog | None = None) -> web
         web.get("/v1/responses/{response_id}", responses.get_response),
         web.delete("/v1/responses/{response_id}", responses.delete_response),
         web.get("/v1/responses/{response_id}/input_items", responses.list_input_items),
-        web.get("/v1/models", handlers.list_models),
-        web.get("/v1/models/{model:.+}", handlers.get_model),
+        web.get("/v1/models", anthropic.list_models),  # Anthropic shape on anthropic-version
+        web.get("/v1/models/{model:.+}", anthropic.get_model),
+        *anthropic.routes(),
     ])
     return app

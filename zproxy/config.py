@@ -29,6 +29,8 @@ DEFAULT_USER_AGENT: Final = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
     "(KHTML, like Gecko) Chrome/140.0.0.0 Safari/537.36"
 )
+# Claude Code's tiers: a strong model for opus and sonnet, a fast one for haiku.
+DEFAULT_ANTHROPIC_MODEL_MAP: Final = "opus=GLM-4.6,sonnet=GLM-4.6,haiku=GLM-4.5-Air,*=GLM-4.6"
 COMPLETION_PATHS: Final = {"v1": "/api/chat/completions", "v2": "/api/v2/chat/completions"}
 _URL_CREDENTIALS: Final = re.compile(r"//[^/@\s]+@")
 
@@ -125,6 +127,17 @@ def _model_map(raw: str) -> dict[str, Any]:
     return value
 
 
+def _pairs(raw: str) -> tuple[tuple[str, str], ...]:
+    """`key=value,key=value` in order (order matters: the first matching key wins)."""
+    pairs = []
+    for part in _csv(raw):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ValueError(f"expected key=value pairs, got {part!r}")
+        pairs.append((key.strip().lower(), value.strip()))
+    return tuple(pairs)
+
+
 def _choice(*allowed: str) -> Callable[[str], str]:
     def parse(raw: str) -> str:
         value = raw.strip().lower()
@@ -218,12 +231,15 @@ VARIABLES: Final[tuple[Var, ...]] = (
     _v("connect_timeout_s", "UPSTREAM_CONNECT_TIMEOUT", _seconds, "10",
        "Seconds to connect to the upstream.", "upstream"),
     _v("read_timeout_s", "UPSTREAM_READ_TIMEOUT UPSTREAM_TIMEOUT", _seconds, "180",
-       "Seconds of upstream silence before a request fails.", "upstream"),
+       "Seconds of upstream silence (no answer, or an idle stream) before an attempt fails: "
+       "504 before the response started, an error event after.", "upstream"),
     _v("max_attempts", "UPSTREAM_MAX_ATTEMPTS", _pos_int, "3",
-       "Upstream attempts per request (retries happen only before the first byte).",
+       "Upstream attempts per request, shared by retries before the upstream answers and "
+       "recoveries after it, while the client has seen no output yet.",
        "upstream"),
-    _v("connection_limit", "UPSTREAM_CONNECTION_LIMIT", _pos_int, "100",
-       "Upstream connection pool size.", "upstream"),
+    _v("connection_limit", "UPSTREAM_CONNECTION_LIMIT", _nonneg_int, "0",
+       "Upstream connection pool size; 0: no limit besides MAX_CONCURRENT_REQUESTS (a "
+       "smaller pool makes admitted streams wait for a connection).", "upstream"),
     _v("http_proxy", "HTTPS_PROXY HTTP_PROXY https_proxy http_proxy", _opt_url, "",
        "Proxy for outbound traffic.", "upstream"),
     _v("fingerprint", "ZAI_FINGERPRINT", _choice("auto", "always", "never"), "auto",
@@ -289,6 +305,25 @@ VARIABLES: Final[tuple[Var, ...]] = (
     _v("tool_fixed_nonce", "TOOL_FIXED_NONCE", _opt_str, "",
        "Test hook: use this nonce instead of a random one. Never set in production.",
        "tools"),
+    # limits
+    _v("max_body_bytes", "MAX_REQUEST_BYTES", _pos_int, "67108864",
+       "Largest request body in bytes (413 above it); base64 images make big bodies.",
+       "limits"),
+    _v("max_messages", "MAX_MESSAGES", _pos_int, "4096",
+       "Most messages in one chat request (400 above it).", "limits"),
+    _v("max_total_chars", "MAX_TOTAL_CHARS", _pos_int, "4000000",
+       "Most characters of message text in one chat request (400 above it).", "limits"),
+    _v("client_send_timeout_s", "CLIENT_SEND_TIMEOUT", _seconds, "60",
+       "Seconds a client has for its request's headers and again for its body (408); "
+       "also how long an idle keep-alive connection stays open.", "limits"),
+    _v("max_concurrent_requests", "MAX_CONCURRENT_REQUESTS", _pos_int, "1024",
+       "API requests served at once; more get 429 with Retry-After instead of a queue.",
+       "limits"),
+    # anthropic
+    _v("anthropic_model_map", "ANTHROPIC_MODEL_MAP", _pairs, DEFAULT_ANTHROPIC_MODEL_MAP,
+       "Claude model names on /v1/messages: comma list of `fragment=Model`; the first "
+       "fragment found in the name wins, `*` catches any other `claude-*` name. GLM names "
+       "are used as they are.", "anthropic"),
     # dashboard
     _v("stats_size", "STATS_BUFFER_SIZE", _pos_int, "100",
        "Requests kept in the dashboard's ring buffer.", "dashboard"),
@@ -351,7 +386,7 @@ class Settings:
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 180.0
     max_attempts: int = 3
-    connection_limit: int = 100
+    connection_limit: int = 0
     http_proxy: str | None = None
     fingerprint: str = "auto"
     edit_index_unit: str = "codepoint"
@@ -379,6 +414,13 @@ class Settings:
     tool_retry_max: int = 1
     tool_keepalive_s: float = 10.0
     tool_fixed_nonce: str | None = None
+    max_body_bytes: int = 64 * 1024 * 1024
+    max_messages: int = 4096
+    max_total_chars: int = 4_000_000
+    client_send_timeout_s: float = 60.0
+    max_concurrent_requests: int = 1024
+    anthropic_model_map: tuple[tuple[str, str], ...] = (
+        ("opus", "GLM-4.6"), ("sonnet", "GLM-4.6"), ("haiku", "GLM-4.5-Air"), ("*", "GLM-4.6"))
     stats_size: int = 100
     dashboard_enabled: bool = True
     dashboard_public: bool = False

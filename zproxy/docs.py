@@ -34,8 +34,13 @@ ENDPOINTS: Final = {
                                    "404 `response_not_found` when unknown or expired.",
     "/v1/responses/{response_id}/input_items": "The stored response's input items, as a "
                                                "cursor page (`order`, `limit`, `after`).",
-    "/v1/models": "Every public model name, as OpenAI `model` objects.",
+    "/v1/models": "Every public model name, as OpenAI `model` objects (Anthropic `ModelInfo` "
+                  "pages when the request sends `anthropic-version`).",
     "/v1/models/{model}": "One model object (404 `model_not_found` otherwise).",
+    "/v1/messages": "Anthropic Messages API (Claude Code, the `anthropic` SDKs), streaming or "
+                    "not, with tools and thinking; errors in Anthropic's shape.",
+    "/v1/messages/count_tokens": "Anthropic token count: `{\"input_tokens\": n}`, the same "
+                                 "count as the usage estimate.",
     "/dashboard": "Live request statistics (HTML; refreshes itself).",
     "/dashboard/stats": "JSON twin of the dashboard: totals, percentiles, per model/status.",
     "/dashboard/requests": "JSON: the most recent requests, newest first.",
@@ -72,6 +77,25 @@ def example_model(catalog: ModelCatalog) -> str:
         return preferred.id
     plain = [s for s in specs if not s.persisted and not s.vision]
     return (plain or specs)[0].id if specs else "GLM-4.6"
+
+
+def anthropic_example(root: str, key: str) -> dict[str, str]:
+    code = f'''import anthropic
+
+# The Anthropic SDKs (and Claude Code) take the server root, without /v1.
+client = anthropic.Anthropic(base_url="{root}", api_key="{key}")
+
+with client.messages.stream(
+    model="claude-sonnet-4-5",  # Claude names map to GLM models (ANTHROPIC_MODEL_MAP)
+    max_tokens=1024,
+    messages=[{{"role": "user", "content": "Hello! What can you do?"}}],
+) as stream:
+    for text in stream.text_stream:
+        print(text, end="")
+print()
+'''
+    return {"id": "python-anthropic", "lang": "python", "title": "Python (anthropic)",
+            "code": code}
 
 
 def examples(api_base: str, key: str, model: str) -> list[dict[str, str]]:
@@ -241,7 +265,8 @@ def docs_context(request: web.Request) -> dict[str, Any]:
         "models": [model_object(spec) for spec in catalog],
         "errors": _errors(),
         "config": _variables(),
-        "examples": examples(api_base, key, example_model(catalog)),
+        "examples": [*examples(api_base, key, example_model(catalog)),
+                     anthropic_example(root, key)],
     }
 
 

@@ -5,7 +5,10 @@
     │   ├── AuthenticationError       401   authentication_error
     │   ├── PermissionDeniedError     403   permission_error
     │   ├── RateLimitedError          429   rate_limit_error
-    │   └── NotFoundError             404   invalid_request_error (code model_not_found…)
+    │   ├── NotFoundError             404   invalid_request_error (code model_not_found…)
+    │   ├── RequestTimeoutError       408   invalid_request_error (body sent too slowly)
+    │   └── PayloadTooLargeError      413   invalid_request_error (MAX_REQUEST_BYTES)
+    ├── OverloadedError               429   rate_limit_error     (MAX_CONCURRENT_REQUESTS)
     └── UpstreamError                 502   upstream_error
         ├── UpstreamAuthError         502   upstream_error       (token rejected, 401)
         │   └── NoUpstreamCredential  503   upstream_error       (no token, guests off)
@@ -36,6 +39,10 @@ class ProxyError(Exception):
         self.message = message
         self.param = param
         self.code = code if code is not None else self.default_code
+
+    def headers(self) -> dict[str, str]:
+        """Extra response headers the error needs (Retry-After)."""
+        return {}
 
 
 class ClientRequestError(ProxyError):
@@ -68,6 +75,35 @@ class RateLimitedError(ClientRequestError):
 class NotFoundError(ClientRequestError):
     status = 404
     default_code = "not_found"
+
+
+class RequestTimeoutError(ClientRequestError):
+    """The request body did not arrive within CLIENT_SEND_TIMEOUT."""
+
+    status = 408
+    default_code = "request_timeout"
+
+
+class PayloadTooLargeError(ClientRequestError):
+    """The request body is larger than MAX_REQUEST_BYTES."""
+
+    status = 413
+    default_code = "request_too_large"
+
+
+class OverloadedError(ProxyError):
+    """The process is at its concurrent-request cap; the client should come back soon."""
+
+    status = 429
+    type = "rate_limit_error"
+    default_code = "too_many_concurrent_requests"
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_s)}
 
 
 class UpstreamError(ProxyError):

@@ -15,7 +15,7 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from zproxy import __version__
-from zproxy.stats import MAX_MODELS, NO_MODEL, OTHER, RequestRecord
+from zproxy.stats import APIS, MAX_MODELS, NO_MODEL, OTHER, RequestRecord
 
 CONTENT_TYPE: Final = CONTENT_TYPE_PLAIN_0_0_4
 LATENCY_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0,
@@ -70,9 +70,16 @@ class Metrics:
                               buckets=TTFT_BUCKETS, registry=r)
         self.tokens = Counter("zproxy_tokens", "Tokens reported by the upstream.",
                               ["model", "kind"], registry=r)
+        self.api_requests = Counter("zproxy_api_requests",
+                                    "Finished model requests, by front door (wire format).",
+                                    ["api", "status"], registry=r)
         self.attempts = Counter("zproxy_upstream_attempts", "Upstream attempts.", registry=r)
         self.retries = Counter("zproxy_upstream_retries", "Failed upstream attempts, by cause.",
                                ["cause"], registry=r)
+        self.recovered = Counter(
+            "zproxy_upstream_recovered",
+            "Attempts that failed after the upstream answered, before the client saw any "
+            "output, and were replaced by another attempt, by cause.", ["cause"], registry=r)
         self.errors = Counter("zproxy_request_errors", "Failed requests, by error type.",
                               ["type"], registry=r)
         self.active_streams = Gauge("zproxy_active_streams", "SSE responses in progress.",
@@ -120,10 +127,15 @@ class Metrics:
             children.prompt.inc(record.prompt_tokens)
         if record.completion_tokens:
             children.completion.inc(record.completion_tokens)
+        if record.api is not None:
+            api = record.api if record.api in APIS else OTHER
+            self.api_requests.labels(api, str(record.status)).inc()
         if record.attempts:
             self.attempts.inc(record.attempts)
         for cause in record.retries:
             self.retries.labels(cause).inc()
+        for cause in record.recovered:
+            self.recovered.labels(cause).inc()
         if record.error_type is not None:
             self.errors.labels(record.error_type).inc()
 

@@ -54,7 +54,9 @@ async def openai_errors(request: web.Request, handler: Handler) -> web.StreamRes
     except ProxyError as exc:
         status, body = to_openai_error(exc)
         log.info("request.rejected", status=status, code=exc.code, error=exc.message)
-        return json_error(status, body)
+        response = json_error(status, body)
+        response.headers.update(exc.headers())
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -116,8 +118,8 @@ def _authenticate(request: web.Request) -> web.Response | None:
         ring is not None and ring.any_enabled and not settings.skip_auth)
     if not required or (settings.client_keys and key_is_valid(settings, key)):
         return None
-    message = ("Missing API key: send it as 'Authorization: Bearer <key>'"
-               if not key else "Incorrect API key provided")
+    message = ("Missing API key: send it as 'Authorization: Bearer <key>' or "
+               "'x-api-key: <key>'" if not key else "Incorrect API key provided")
     raise AuthenticationError(message)
 
 

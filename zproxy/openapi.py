@@ -12,6 +12,7 @@ from typing import Any, Final
 
 from zproxy import __version__
 from zproxy.admin import spec as admin_spec
+from zproxy.api.anthropic import openapi as anthropic
 from zproxy.errors import ProxyError
 from zproxy.openapi_params import Param
 from zproxy.openapi_responses import RESPONSES_SCHEMAS, responses_paths
@@ -191,11 +192,12 @@ def build_openapi(base_url: str, model_ids: Sequence[str]) -> dict[str, Any]:
                  "description": "OpenAI-compatible gateway to Z.AI GLM web chat. "
                                 "Human-readable docs: /docs."},
         "servers": [{"url": base_url}],
-        "paths": _paths(statuses),
+        "paths": {**_paths(statuses), **anthropic.PATHS},
         "components": {
             "securitySchemes": {"bearerAuth": {
                 "type": "http", "scheme": "bearer",
                 "description": "A client key (AUTH_TOKEN). Not needed when none is set."},
+                "apiKeyAuth": anthropic.API_KEY_SCHEME,
                 "adminAuth": admin_spec.SECURITY_SCHEME},
             "responses": {"Error": {"description": "OpenAI-shaped error",
                                     "content": _json_content("Error")}},
@@ -223,6 +225,7 @@ def build_openapi(base_url: str, model_ids: Sequence[str]) -> dict[str, Any]:
                                                             "time": {"type": "integer"}}},
                 "Error": _ERROR_SCHEMA,
                 **RESPONSES_SCHEMAS,
+                **anthropic.SCHEMAS,
             },
         },
     }

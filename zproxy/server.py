@@ -15,6 +15,7 @@ from aiohttp import web
 
 from zproxy.app import create_app
 from zproxy.config import ConfigError, Settings, load_settings
+from zproxy.keys import SETTINGS
 from zproxy.log import configure_logging
 
 log = structlog.get_logger(__name__)
@@ -22,8 +23,11 @@ log = structlog.get_logger(__name__)
 
 async def start(app: web.Application, host: str, port: int,
                 grace_s: float) -> web.AppRunner:
+    # aiohttp arms the keep-alive timer when a connection opens and closes it if no full
+    # request arrived by then: with CLIENT_SEND_TIMEOUT, slow headers are dropped too.
     runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=grace_s,
-                           access_log=None)
+                           access_log=None,
+                           keepalive_timeout=app[SETTINGS].client_send_timeout_s)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner

@@ -23,6 +23,11 @@ MAX_MODELS: Final = 64          # distinct model names tracked; the rest count a
 OTHER: Final = "(other)"
 NO_MODEL: Final = "(none)"
 CLIENT_ABORT: Final = "client_abort"
+# Which front door (wire format) served a request: set by its handler, a bounded label.
+API_CHAT: Final = "chat_completions"
+API_ANTHROPIC: Final = "anthropic_messages"
+API_RESPONSES: Final = "responses"
+APIS: Final = frozenset({API_CHAT, API_ANTHROPIC, API_RESPONSES})
 ABORT_STATUS: Final = 499       # nginx's "client closed request"
 BUCKET_S: Final = 10.0          # timeline resolution
 BUCKETS: Final = 60             # timeline length: 10 minutes
@@ -33,6 +38,7 @@ class TraceLike(Protocol):
 
     attempts: int
     retries: list[str]
+    recovered: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +59,9 @@ class RequestRecord:
     completion_tokens: int | None = None
     attempts: int = 0
     retries: tuple[str, ...] = ()
+    recovered: tuple[str, ...] = ()  # retries after a 200 answer, unseen by the client
     error_type: str | None = None
-    api: str | None = None  # the front door: chat_completions | responses | …
+    api: str | None = None         # one of APIS, or None for non-model routes
 
     @property
     def ok(self) -> bool:
@@ -67,8 +74,8 @@ class RequestRecord:
                 "client_ip": self.client_ip, "client": self.client, "model": self.model,
                 "stream": self.stream, "prompt_tokens": self.prompt_tokens,
                 "completion_tokens": self.completion_tokens, "attempts": self.attempts,
-                "retries": list(self.retries), "error_type": self.error_type,
-                "api": self.api}
+                "retries": list(self.retries), "recovered": list(self.recovered),
+                "error_type": self.error_type, "api": self.api}
 
 
 @dataclass(slots=True)
@@ -85,7 +92,7 @@ class RequestMeter:
     trace: TraceLike | None = None
     error_type: str | None = None
     stream_open: bool = False       # set when an SSE response was prepared
-    api: str | None = None          # set by the front door's handler
+    api: str | None = None          # one of APIS, set by the handler
 
     def finish(self, *, method: str, path: str, status: int, ended: float, client_ip: str,
                client: str) -> RequestRecord:
@@ -99,6 +106,7 @@ class RequestMeter:
             prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens,
             attempts=trace.attempts if trace is not None else 0,
             retries=tuple(trace.retries) if trace is not None else (),
+            recovered=tuple(trace.recovered) if trace is not None else (),
             error_type=self.error_type, api=self.api)
 
 
@@ -155,6 +163,7 @@ class StatsRecorder:
         self._statuses: dict[int, int] = {}
         self._clients: dict[str, int] = {}
         self._errors: dict[str, int] = {}
+        self._apis: dict[str, int] = {}
         self._bucket_s = bucket_s
         self._timeline: deque[_Bucket] = deque(maxlen=buckets)
 
@@ -165,6 +174,8 @@ class StatsRecorder:
         self._model_tally(record.model).add(record)
         self._statuses[record.status] = self._statuses.get(record.status, 0) + 1
         self._clients[record.client] = self._clients.get(record.client, 0) + 1
+        if record.api is not None:
+            self._apis[record.api] = self._apis.get(record.api, 0) + 1
         if record.error_type is not None:
             self._errors[record.error_type] = self._errors.get(record.error_type, 0) + 1
         self._bucket(record.time).tally.add(record)
@@ -209,6 +220,7 @@ class StatsRecorder:
             "statuses": [{"status": status, "requests": count} for status, count
                          in sorted(self._statuses.items())],
             "clients": _ranked(self._clients),
+            "apis": _ranked(self._apis),
             "errors": _ranked(self._errors),
             "timeline": self._timeline_points(now),
         }

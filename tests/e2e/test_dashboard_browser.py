@@ -101,6 +101,8 @@ async def test_dashboard_updates_live_and_docs_render(
     statuses = await text(page, "#statuses-table tbody")
     assert "200" in statuses and "404" in statuses
     assert "openai-python" in await text(page, "#clients-table tbody")
+    assert "chat_completions" in await text(page, "#apis-table tbody")
+    assert "chat_completions" in await text(page, "#recent-table tbody")
     assert await page.evaluate("document.querySelectorAll('#chart-requests rect').length") >= 1
     assert await page.evaluate("document.querySelectorAll('#chart-latency circle').length") >= 1
     assert await text(page, '[data-stat="window.latency_ms.p95"]') != "–"

@@ -216,7 +216,10 @@ async def test_in_stream_error_after_content(proxy: Proxy, fake: FakeZai) -> Non
     assert data[-1] == "[DONE]"
 
 
-async def test_dropped_stream_non_streaming_is_502(proxy: Proxy, fake: FakeZai) -> None:
+async def test_dropped_stream_non_streaming_is_502(make_proxy: MakeProxy,
+                                                   fake: FakeZai) -> None:
+    """With no attempt left to recover it (tests/e2e/test_recovery.py has the retry)."""
+    proxy = await make_proxy(max_attempts=1)
     fake.push(Script(fixture="plain_answer.sse", drop_after_frames=3))
     status, payload = await post(proxy, {"model": "GLM-4.5", "messages": USER})
     assert status == 502

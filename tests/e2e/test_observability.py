@@ -493,7 +493,7 @@ async def test_docs_render_live_values(start_proxy: StartProxy,
     for param in ("enable_thinking", "web_search", "stream_options", "include_usage", "tools"):
         assert param in text
     for path in ("/v1/chat/completions", "/v1/models", "/health", "/dashboard/stats",
-                 "/metrics", "/openapi.json"):
+                 "/metrics", "/openapi.json", "/v1/messages", "/v1/messages/count_tokens"):
         assert f"<code>{path}</code>" in page, path
     assert 'href="/openapi.json"' in page
     assert f"{proxy.url}/v1" in text
@@ -512,7 +512,8 @@ async def test_docs_examples_run_against_the_live_server(
             assert f'baseURL: "{proxy.base_url}"' in code
             assert 'from "openai"' in code
             continue
-        assert proxy.base_url in code, name
+        # the Anthropic SDK takes the server root: it appends /v1/messages itself
+        assert (proxy.url if name == "python-anthropic" else proxy.base_url) in code, name
         if name.startswith("python"):
             status, out, err = await run(sys.executable, "-c", code)
         else:
@@ -529,7 +530,7 @@ async def test_docs_examples_run_against_the_live_server(
             assert out.rstrip().endswith("data: [DONE]")
     stats = await get_json(http, f"{proxy.url}/dashboard/stats")
     clients = {c["name"] for c in stats["clients"]}
-    assert {"openai-python", "curl"} <= clients
+    assert {"openai-python", "curl", "anthropic-sdk"} <= clients
     assert stats["totals"]["failures"] == 0
 
 

@@ -202,6 +202,8 @@ class FakeZai:
         self.uploads: dict[str, dict[str, Any]] = {}
         self.active: dict[str, int] = {}  # token -> streams in flight
         self._scripts: deque[Script] = deque()
+        # With no queued script: a script chosen from the request body (the soak's faults)
+        self.responder: Callable[[dict[str, Any]], Script | None] | None = None
         self._released = asyncio.Event()  # set on shutdown: ends hanging streams
         self.app = self._make_app()
 
@@ -396,7 +398,7 @@ class FakeZai:
         if not self._persisted_chat_ok(token, body):
             return await self._stream(request, token, Script(fixture="error_inline_internal.sse"),
                                       body)
-        script = self._scripts.popleft() if self._scripts else self._default_script(body)
+        script = self._scripts.popleft() if self._scripts else self._script_for(body)
         if script.status is not None:
             return self._scripted_error(script)
         self._remember_turn(body)
@@ -465,6 +467,10 @@ class FakeZai:
         if chat is not None and body.get("model") in self.persisted_models:
             chat.last_assistant_id = body.get("id")
             chat.completions += 1
+
+    def _script_for(self, body: dict[str, Any]) -> Script:
+        chosen = self.responder(body) if self.responder is not None else None
+        return chosen if chosen is not None else self._default_script(body)
 
     def _default_script(self, body: dict[str, Any]) -> Script:
         features = body.get("features")

@@ -419,3 +419,16 @@ def test_the_edit_index_unit_setting_reaches_the_renderer() -> None:
     translator.end()
     translator.finish()
     assert translator.completion()["choices"][0]["message"]["content"] == "a😀Z"
+
+
+def test_matched_stop_sequence_is_the_choice_stop_reason() -> None:
+    translator = _translator(filters=[StopFilter(["###", "END"])])
+    chunks = translator.feed([Frame(phase="answer", delta="one E"),
+                              Frame(phase="answer", delta="ND two")]) + translator.finish()
+    assert chunks[-1]["choices"][0] == {"index": 0, "delta": {}, "finish_reason": "stop",
+                                        "stop_reason": "END"}
+    assert translator.completion()["choices"][0]["stop_reason"] == "END"
+    plain = _translator(filters=[StopFilter(["END"])])
+    plain.feed([Frame(phase="answer", delta="no stop here")])
+    plain.finish()
+    assert "stop_reason" not in plain.completion()["choices"][0]

@@ -27,6 +27,9 @@
   };
   const fmtTime = (epoch) => new Date(epoch * 1000).toLocaleTimeString();
   const fmtBool = (v) => (v === null || v === undefined ? dash : v ? "yes" : "no");
+  // "2 · unavailable": attempts, then the cause of each failed one (the retries)
+  const fmtAttempts = (r) =>
+    (r.retries && r.retries.length ? `${r.attempts} · ${r.retries.join(", ")}` : String(r.attempts));
   const FORMATS = { int: fmtInt, ms: fmtMs, duration: fmtDuration };
 
   const pick = (obj, path) => path.split(".").reduce((o, k) => (o == null ? o : o[k]), obj);
@@ -145,11 +148,12 @@
       fmtInt(m.completion_tokens)], "No requests yet");
     fillTable("statuses-table", stats.statuses, (s) => [String(s.status), fmtInt(s.requests)],
       "No requests yet");
+    fillTable("apis-table", stats.apis, (a) => [a.name, fmtInt(a.requests)], "No requests yet");
     fillTable("clients-table", stats.clients, (c) => [c.name, fmtInt(c.requests)], "No requests yet");
     fillTable("errors-table", stats.errors, (e) => [e.name, fmtInt(e.requests)], "No errors");
-    fillTable("recent-table", recent, (r) => [fmtTime(r.time), r.method, r.path, String(r.status),
+    fillTable("recent-table", recent, (r) => [fmtTime(r.time), r.method, r.path, r.api ?? dash, String(r.status),
       r.model ?? dash, fmtBool(r.stream), fmtMs(r.duration_ms), fmtMs(r.ttft_ms),
-      `${r.prompt_tokens ?? dash}/${r.completion_tokens ?? dash}`, String(r.attempts), r.client,
+      `${r.prompt_tokens ?? dash}/${r.completion_tokens ?? dash}`, fmtAttempts(r), r.client,
       r.client_ip, r.error_type ?? dash], "No requests yet", (r) => (r.ok ? "ok" : "fail"));
     drawRequests(stats.timeline);
     drawLatency(stats.timeline);

@@ -22,10 +22,12 @@ from typing import Any
 import aiohttp
 import structlog
 
+from zproxy.api.recovery import RecoveringRun
 from zproxy.api.schema import ChatRequest
 from zproxy.api.stream import DONE, encode_chunks
 from zproxy.config import Settings
 from zproxy.errors import ClientRequestError, UpstreamError
+from zproxy.limits import check_chat_size
 from zproxy.models import ModelCatalog, ResolvedModel
 from zproxy.tools import (
     ParserOptions,
@@ -44,7 +46,12 @@ from zproxy.translate.request import (
     convert_messages,
     image_urls,
 )
-from zproxy.translate.response import ContentFilter, ResponseTranslator, StopFilter
+from zproxy.translate.response import (
+    ContentFilter,
+    ResponseTranslator,
+    StopFilter,
+    estimate_tokens,
+)
 from zproxy.upstream.client import Trace, UpstreamClient
 from zproxy.upstream.conversations import (
     ChatBinding,
@@ -105,6 +112,11 @@ def _prompt_chars(messages: list[dict[str, Any]]) -> int:
     return total
 
 
+def prompt_tokens_estimate(plan: ChatPlan) -> int:
+    """The prompt's token estimate, counted exactly as the usage estimate counts it."""
+    return estimate_tokens(_prompt_chars(plan.upstream.body["messages"]))
+
+
 def _thinking(chat: ChatRequest, settings: Settings) -> bool | None:
     return chat.enable_thinking if chat.enable_thinking is not None else settings.enable_thinking
 
@@ -159,6 +171,7 @@ def plan_chat(chat: ChatRequest, catalog: ModelCatalog, settings: Settings, *,
     model = catalog.resolve(chat.model, enable_thinking=_thinking(chat, settings),
                             web_search=chat.web_search)
     nonce = settings.tool_fixed_nonce or new_nonce(rng)
+    check_chat_size(chat.messages, settings)
     messages, tools = _render(chat, chat.messages, settings, nonce)
     uploads = _check_images(model, image_urls(messages), settings)
     plans = (_persisted_plans(chat, model, messages, settings, nonce, conversations)
@@ -243,22 +256,19 @@ async def stream_chunks(plan: ChatPlan, client: UpstreamClient, settings: Settin
     """`chat.completion.chunk` dicts: one list per upstream read, then the finish and usage.
 
     The client-neutral stream every front door encodes in its own wire format (OpenAI SSE
-    here, Anthropic and Responses events elsewhere). Empty lists are never yielded.
+    here, Anthropic and Responses events elsewhere). Empty lists are never yielded. The first
+    list comes with the first visible content: until then a failed upstream attempt is
+    replaced by another without the client knowing (`zproxy.api.recovery`).
     """
-    translator = plan.translator(settings)
+    run = RecoveringRun(client, plan.upstream, trace, lambda: plan.translator(settings),
+                        stream=True)
     try:
-        async with aclosing(client.stream_chat(plan.upstream, trace)) as batches:
-            async for frames in batches:
-                chunks = translator.feed(frames)
-                if chunks:
-                    yield chunks
-                if translator.stopped:
-                    break
+        async with aclosing(run.chunks()) as lists:
+            async for chunks in lists:
+                yield chunks
     finally:
         forget_stale(plan, trace, conversations)
-    head = translator.end()
-    if head:
-        yield head
+    translator = run.translator
     tail = translator.finish(await corrective_retry(plan, translator, client, settings))
     trace.usage = translator.usage()
     if conversations is not None:
@@ -281,16 +291,16 @@ async def stream_chat(plan: ChatPlan, client: UpstreamClient, settings: Settings
 async def complete_chat(plan: ChatPlan, client: UpstreamClient, settings: Settings,
                         trace: Trace, conversations: ConversationStore | None = None,
                         ) -> dict[str, Any]:
-    translator = plan.translator(settings)
+    """One `chat.completion`; the whole response is the recovery window."""
+    run = RecoveringRun(client, plan.upstream, trace, lambda: plan.translator(settings),
+                        stream=False)
     try:
-        async with aclosing(client.stream_chat(plan.upstream, trace)) as batches:
-            async for frames in batches:
-                translator.feed(frames)
-                if translator.stopped:
-                    break
+        async with aclosing(run.chunks()) as lists:
+            async for _ in lists:
+                pass
     finally:
         forget_stale(plan, trace, conversations)
-    translator.end()
+    translator = run.translator
     translator.finish(await corrective_retry(plan, translator, client, settings))
     completion = translator.completion()
     trace.usage = completion["usage"]

@@ -16,6 +16,7 @@ from zproxy.errors import NotFoundError
 from zproxy.keys import CONVERSATIONS, IMAGE_HTTP, MODELS, SETTINGS, UPSTREAM
 from zproxy.models import model_object
 from zproxy.observability import meter
+from zproxy.stats import API_CHAT
 from zproxy.upstream.client import Trace
 
 
@@ -45,7 +46,7 @@ async def _chat(request: web.Request, trace: Trace) -> web.StreamResponse:
     chat = parse_chat_request(await request.read(), default_stream=settings.default_stream)
     found = meter(request)
     if found is not None:
-        found.model, found.stream, found.api = chat.model, chat.stream, "chat_completions"
+        found.model, found.stream, found.api = chat.model, chat.stream, API_CHAT
     conversations = request.app[CONVERSATIONS]
     plan = plan_chat(chat, request.app[MODELS], settings, conversations=conversations)
     if plan.upstream.image_urls:

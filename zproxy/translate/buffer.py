@@ -271,6 +271,9 @@ class MessageRenderer:
             events.append(Diagnostic("unclosed_tool_block", self._buf[scan.pos:][:200]))
         scan.content.flush()
         self._drain(scan, events)
+        for name, sent in self._sent.items():
+            if self._scanned[name] < len(sent):  # an edit took back text already sent
+                events.append(Diagnostic("edit_rewrote_sent_text", name))
         return events
 
     def _drain(self, scan: _Scanner, events: list[Event]) -> None:

@@ -64,6 +64,7 @@ class StopFilter:
         self._stops = tuple(stops)
         self._held = ""
         self._stopped = False
+        self.matched: str | None = None  # the stop sequence that cut the answer
 
     @property
     def stopped(self) -> bool:
@@ -73,8 +74,9 @@ class StopFilter:
         if self._stopped:
             return ""
         text = self._held + text
-        cut = min((i for i in (text.find(s) for s in self._stops) if i != -1), default=-1)
-        if cut != -1:
+        found = [(i, s) for s in self._stops if (i := text.find(s)) != -1]
+        if found:
+            cut, self.matched = min(found, key=lambda hit: hit[0])
             self._stopped, self._held = True, ""
             return text[:cut]
         hold = max((n for s in self._stops for n in range(min(len(s) - 1, len(text)), 0, -1)
@@ -207,7 +209,10 @@ class ResponseTranslator:
         notes = self._annotations() if self._annotations else []
         if notes:
             chunks.append(self._chunk({"annotations": notes}))
-        chunks.append(self._chunk({}, reason))
+        final = self._chunk({}, reason)
+        if self._stop_sequence() is not None:
+            final["choices"][0]["stop_reason"] = self._stop_sequence()
+        chunks.append(final)
         if self._include_usage:
             chunks.append({**self._base, "choices": [], "usage": self.usage()})
         return chunks
@@ -229,6 +234,8 @@ class ResponseTranslator:
             message["annotations"] = notes
         choice = {"index": 0, "message": message, "finish_reason": self.finish_reason,
                   "logprobs": None}
+        if self._stop_sequence() is not None:
+            choice["stop_reason"] = self._stop_sequence()
         return {**self._base, "object": "chat.completion", "choices": [choice],
                 "usage": self.usage()}
 
@@ -247,6 +254,11 @@ class ResponseTranslator:
                 "total_tokens": prompt + completion, "estimated": True}
 
     # --- internals -------------------------------------------------------------------------
+
+    def _stop_sequence(self) -> str | None:
+        """The matched stop string, shown as the choice's `stop_reason` (vLLM's field)."""
+        return next((f.matched for f in self._filters
+                     if isinstance(f, StopFilter) and f.matched is not None), None)
 
     def _raise_pending_error(self) -> None:
         if self._error is not None:

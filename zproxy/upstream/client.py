@@ -1,15 +1,15 @@
 """The only code that talks HTTP to Z.AI.
 
-`UpstreamClient.stream_chat(request)` signs and sends a completion and yields the frames of
+`UpstreamClient.call(request).frames()` signs and sends a completion and yields the frames of
 each network read as one list. Failures before the first frame is yielded are retried with
 another credential (fresh requestId, timestamp and signature per attempt) within a bounded
-budget; after that, errors propagate. aiohttp and timeout errors become `UpstreamError`s in
-exactly one place, `_mapped_errors`.
+budget; a failure after that ends `frames()`, and the consumer, which alone knows whether any
+of it reached its client, may `recover()` it with another attempt (see `zproxy.api.recovery`).
+aiohttp and timeout errors become `UpstreamError`s in exactly one place, `mapped_errors`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import AsyncGenerator, Callable
@@ -24,18 +24,18 @@ import structlog
 
 from zproxy import errors
 from zproxy.config import Settings
-from zproxy.sse import SSEDecoder
 from zproxy.translate.request import UpstreamRequest
 from zproxy.upstream import wire
 from zproxy.upstream.attempt import AttemptBuilder
 from zproxy.upstream.conversations import PersistedPlan
 from zproxy.upstream.fe_version import FEVersion
 from zproxy.upstream.http import json_or_text, mapped_errors
+from zproxy.upstream.reader import FrameReader
 from zproxy.upstream.signing import signature
 from zproxy.upstream.tokens import Credential, TokenPool, UserSource
 from zproxy.upstream.trace import ChatTurn, Trace
 
-__all__ = ["ChatTurn", "Trace", "UpstreamClient"]
+__all__ = ["ChatTurn", "Trace", "UpstreamCall", "UpstreamClient"]
 
 log = structlog.get_logger(__name__)
 
@@ -62,38 +62,6 @@ def _fingerprint(user_agent: str, now: datetime) -> dict[str, str]:
     }
 
 
-class _FrameReader:
-    """Reads an SSE response and returns the frames of each network read."""
-
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
-        self._chunks = response.content.iter_any()
-        self._decoder = SSEDecoder()
-        self.eof = False
-
-    async def drain(self, timeout_s: float) -> None:
-        """After the done frame: read to EOF briefly so the connection can go back to the
-        pool; whatever comes after `done` carries nothing."""
-        try:
-            async with asyncio.timeout(timeout_s):
-                while not self.eof:
-                    await self.batch()
-        except (TimeoutError, errors.UpstreamError):
-            pass
-
-    async def batch(self) -> list[wire.Frame] | None:
-        while not self.eof:
-            with mapped_errors():
-                try:
-                    payloads = self._decoder.feed(await anext(self._chunks))
-                except StopAsyncIteration:
-                    self.eof = True
-                    payloads = self._decoder.flush()
-            frames = [f for f in map(wire.parse_frame, payloads) if f is not None]
-            if frames:
-                return frames
-        return None
-
-
 class UpstreamClient:
     def __init__(self, session: aiohttp.ClientSession, settings: Settings, *,
                  clock: Callable[[], float] = time.time,
@@ -103,6 +71,7 @@ class UpstreamClient:
         self._settings = settings
         self._clock = clock
         self._new_id = new_id
+        self.max_attempts = settings.max_attempts
         self._base = settings.upstream_base
         self.tokens = TokenPool(
             settings.upstream_tokens, guest_enabled=settings.guest_enabled,
@@ -116,30 +85,16 @@ class UpstreamClient:
 
     # --- completions -------------------------------------------------------------------
 
+    def call(self, request: UpstreamRequest, trace: Trace | None = None) -> UpstreamCall:
+        """The attempts of one client request; see `UpstreamCall`."""
+        return UpstreamCall(self, request, trace or Trace())
+
     async def stream_chat(self, request: UpstreamRequest,
                           trace: Trace | None = None) -> AsyncGenerator[list[wire.Frame], None]:
-        trace = trace or Trace()
-        excluded: list[Credential] = []  # credentials the upstream itself refused
-        plans = list(request.plans)
-        last: errors.UpstreamError | None = None
-        for _ in range(max(1, self._settings.max_attempts)):
-            credential = await self._acquire(request, plans, excluded, last)
-            trace.attempts += 1
-            trace.credential_kind = credential.kind
-            try:
-                response, reader, first = await self._open(request, plans, credential, trace)
-            except errors.UpstreamError as exc:
-                last = exc
-                self._failed(credential, exc, trace, plans, excluded)
-                if not exc.retryable:
-                    raise
-                continue
-            async with aclosing(self._relay(response, reader, first, credential)) as batches:
-                async for batch in batches:
-                    yield batch
-            return
-        assert last is not None
-        raise last
+        """One request's frames, retried only before the first frame (no recovery after)."""
+        async with aclosing(self.call(request, trace).frames()) as batches:
+            async for batch in batches:
+                yield batch
 
     async def _acquire(self, request: UpstreamRequest, plans: list[PersistedPlan],
                        excluded: list[Credential],
@@ -158,7 +113,7 @@ class UpstreamClient:
 
     async def _open(self, request: UpstreamRequest, plans: list[PersistedPlan],
                     credential: Credential, trace: Trace,
-                    ) -> tuple[aiohttp.ClientResponse, _FrameReader, list[wire.Frame]]:
+                    ) -> tuple[aiohttp.ClientResponse, FrameReader, list[wire.Frame]]:
         """One attempt up to its first frames. The credential is released on any failure,
         cancellation included; on success `_relay` owns it."""
         try:
@@ -171,7 +126,7 @@ class UpstreamClient:
             self.tokens.release(credential)
             raise
 
-    async def _relay(self, response: aiohttp.ClientResponse, reader: _FrameReader,
+    async def _relay(self, response: aiohttp.ClientResponse, reader: FrameReader,
                      first: list[wire.Frame],
                      credential: Credential) -> AsyncGenerator[list[wire.Frame], None]:
         reported = False
@@ -212,7 +167,7 @@ class UpstreamClient:
 
     async def _attempt(self, request: UpstreamRequest, body: dict[str, Any],
                        credential: Credential,
-                       ) -> tuple[aiohttp.ClientResponse, _FrameReader, list[wire.Frame]]:
+                       ) -> tuple[aiohttp.ClientResponse, FrameReader, list[wire.Frame]]:
         url, headers, data = await self._signed(request, body, credential)
         with mapped_errors():
             response = await self._session.post(url, data=data, headers=headers,
@@ -222,14 +177,14 @@ class UpstreamClient:
                 with mapped_errors():
                     raw = await response.read()
                 raise wire.classify_error(json_or_text(raw), response.status)
-            reader = _FrameReader(response)
+            reader = FrameReader(response)
             first = await self._first_frames(reader)
         except BaseException:
             response.close()
             raise
         return response, reader, first
 
-    async def _first_frames(self, reader: _FrameReader) -> list[wire.Frame]:
+    async def _first_frames(self, reader: FrameReader) -> list[wire.Frame]:
         """Read until something meaningful arrives; an error there is still retryable."""
         frames: list[wire.Frame] = []
         while not any(f.meaningful for f in frames):
@@ -337,3 +292,72 @@ class UpstreamClient:
                                          headers={"User-Agent": self._settings.user_agent},
                                          proxy=self._settings.http_proxy) as response:
                 return await response.text(errors="replace")
+
+
+class UpstreamCall:
+    """The upstream attempts of one client request, under one budget (UPSTREAM_MAX_ATTEMPTS).
+
+    `frames()` runs attempts until one answers and yields its frames; failures before its
+    first frame are retried inside. A later failure ends `frames()`; `recover(exc)` then says
+    whether another attempt may replace the failed one, and `frames()` runs it.
+    """
+
+    def __init__(self, client: UpstreamClient, request: UpstreamRequest, trace: Trace) -> None:
+        self._client = client
+        self._request = request
+        self._trace = trace
+        self._left = max(1, client.max_attempts)
+        self._plans = list(request.plans)
+        self._excluded: list[Credential] = []  # credentials the upstream itself refused
+        self._last: errors.UpstreamError | None = None
+        self._answering: Credential | None = None  # the attempt whose frames are flowing
+        self._spent = False
+
+    async def frames(self) -> AsyncGenerator[list[wire.Frame], None]:
+        client = self._client
+        while self._left > 0:
+            self._left -= 1
+            credential = await client._acquire(self._request, self._plans, self._excluded,
+                                               self._last)
+            self._trace.attempts += 1
+            self._trace.credential_kind = credential.kind
+            try:
+                response, reader, first = await client._open(self._request, self._plans,
+                                                              credential, self._trace)
+            except errors.UpstreamError as exc:
+                self._last = exc
+                client._failed(credential, exc, self._trace, self._plans, self._excluded)
+                if not exc.retryable:
+                    raise
+                continue
+            # A persisted chat's turn is spent from here on: Z.AI answered 200 and sent a
+            # first frame that is not an error, so it has stored the user message under its
+            # parent in that chat and is writing the assistant message `body.id`. Sending
+            # it again would add a second user turn to the chat. Refusals come before this
+            # point (HTTP errors, or INTERNAL_ERROR as the first frame for a stale chat or
+            # parent id) and are still retried above, on a fresh chat.
+            self._spent = self._request.persisted
+            self._answering = credential
+            async with aclosing(client._relay(response, reader, first, credential)) as batches:
+                async for batch in batches:
+                    yield batch
+            self._answering = None
+            return
+        assert self._last is not None
+        raise self._last
+
+    def recover(self, exc: errors.UpstreamError) -> bool:
+        """After `frames()` failed mid-response, with none of it shown to the client: record
+        the failure and say whether `frames()` may run another attempt."""
+        credential, self._answering = self._answering, None
+        if credential is None:  # failed before answering: `frames()` retried what it could
+            return False
+        self._last = exc
+        self._client._failed(credential, exc, self._trace, self._plans, self._excluded)
+        if self._spent:
+            log.info("upstream.turn_spent", cause=exc.cause)
+            return False
+        if not exc.retryable or self._left <= 0:
+            return False
+        self._trace.recovered.append(exc.cause)
+        return True

@@ -19,7 +19,8 @@ class ChatTurn:
 @dataclass(slots=True)
 class Trace:
     attempts: int = 0
-    retries: list[str] = field(default_factory=list)
+    retries: list[str] = field(default_factory=list)  # the cause of every failed attempt
+    recovered: list[str] = field(default_factory=list)  # causes retried after a 200 answer
     credential_kind: str | None = None
     chat: ChatTurn | None = None
     stale_chat: bool = False  # a remembered chat was refused: forget it

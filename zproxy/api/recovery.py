@@ -1,0 +1,101 @@
+"""Transparent recovery: an upstream failure the client never sees.
+
+An attempt can fail after Z.AI answered 200: the connection resets or drops, a read times
+out, or an in-stream error frame says INTERNAL_ERROR, concurrency limit or captcha. While
+none of that attempt's output has reached the client, the failure is invisible. Its
+translator and its held chunks are thrown away, and `UpstreamCall.recover` starts another
+attempt (fresh signature, another credential when the failure was the credential's) within
+UPSTREAM_MAX_ATTEMPTS; a persisted chat's spent turn is never sent again (see `UpstreamCall`).
+
+The window: a non-streaming response is held whole, so it is the whole response. A stream
+holds every chunk, the role chunk included, until the first one a client would show (text,
+reasoning, a tool call, a finish), so no header and no byte has gone out before it. After that
+an error reaches the client as today (its front door encodes it: an SSE error event, then
+[DONE]). This sits below `stream_chunks`/`complete_chat`, so every front door built on them
+gets it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
+from typing import Any
+
+import structlog
+
+from zproxy.errors import UpstreamError
+from zproxy.translate.request import UpstreamRequest
+from zproxy.translate.response import ResponseTranslator
+from zproxy.upstream.client import Trace, UpstreamCall, UpstreamClient
+
+log = structlog.get_logger(__name__)
+
+Chunk = dict[str, Any]
+
+
+def visible(chunk: Chunk) -> bool:
+    """Whether a client shows anything of `chunk`: the role chunk alone shows nothing."""
+    choices = chunk.get("choices") or ()
+    if not choices:
+        return True  # the usage chunk
+    choice = choices[0]
+    delta = choice.get("delta") or {}
+    return choice.get("finish_reason") is not None or any(
+        value for key, value in delta.items() if key != "role")
+
+
+class RecoveringRun:
+    """Feeds the frames of one request's upstream attempts to a translator; on a failure
+    inside the window, starts over with a fresh translator and another attempt.
+
+    `chunks()` yields the winning attempt's chunks up to `translator.end()`; afterwards
+    `translator` is that attempt's, ready for `finish()`. With `stream=False` nothing is
+    yielded: the caller reads the translator when `chunks()` ends.
+    """
+
+    def __init__(self, client: UpstreamClient, request: UpstreamRequest, trace: Trace,
+                 new_translator: Callable[[], ResponseTranslator], *, stream: bool) -> None:
+        self._client = client
+        self._request = request
+        self._trace = trace
+        self._new_translator = new_translator
+        self._stream = stream
+        self.translator = new_translator()
+
+    async def chunks(self) -> AsyncGenerator[list[Chunk], None]:
+        call = self._client.call(self._request, self._trace)
+        committed = False
+        while True:
+            held: list[Chunk] = []
+            try:
+                async with aclosing(self._attempt(call)) as attempt:
+                    async for chunks in attempt:
+                        if committed:
+                            yield chunks
+                        elif self._stream:
+                            held += chunks
+                            if any(map(visible, chunks)):
+                                committed = True  # from here on the client has seen output
+                                yield held
+            except UpstreamError as exc:
+                if committed or not call.recover(exc):
+                    raise
+                log.info("upstream.recovering", cause=exc.cause, attempts=self._trace.attempts)
+                self.translator = self._new_translator()
+                continue
+            if held and not committed:
+                yield held  # an answer without visible content still has its role chunk
+            return
+
+    async def _attempt(self, call: UpstreamCall) -> AsyncGenerator[list[Chunk], None]:
+        translator = self.translator
+        async with aclosing(call.frames()) as batches:
+            async for frames in batches:
+                chunks = translator.feed(frames)
+                if chunks:
+                    yield chunks
+                if translator.stopped:
+                    break
+        head = translator.end()  # raises an in-stream error that ended the attempt
+        if head:
+            yield head

@@ -1,0 +1,110 @@
+"""Limits that protect the process, each a setting, each failing in the error shape.
+
+- Body size (MAX_REQUEST_BYTES): 413. A declared Content-Length is checked before reading;
+  a chunked body is cut off by aiohttp's `client_max_size` while it is read.
+- Time to send the request (CLIENT_SEND_TIMEOUT): 408 when the body has not arrived in time.
+  Slow headers are dropped by the server's keep-alive timer, which aiohttp arms from the
+  moment a connection opens (`zproxy.server.start`).
+- Concurrent API requests (MAX_CONCURRENT_REQUESTS): 429 with Retry-After at once, never an
+  unbounded queue. The upstream pool is sized so admitted streams never wait for a connection.
+- Messages and characters per chat (MAX_MESSAGES, MAX_TOTAL_CHARS): 400 naming the limit,
+  checked in `plan_chat` so every front door has them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any, Final
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+from zproxy.config import Settings
+from zproxy.errors import (
+    ClientRequestError,
+    OverloadedError,
+    PayloadTooLargeError,
+    RequestTimeoutError,
+)
+
+API_PREFIX: Final = "/v1/"
+RETRY_AFTER_S: Final = 1  # a slot frees as soon as any request ends
+_BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
+
+
+def request_limits(settings: Settings) -> Middleware:
+    """The middleware: admission under the concurrency cap, then the body within its limits.
+    Its counter lives in this closure, one per app."""
+    active = 0
+
+    @web.middleware
+    async def limits(request: web.Request, handler: Handler) -> web.StreamResponse:
+        nonlocal active
+        if not request.path.startswith(API_PREFIX):
+            return await handler(request)
+        if active >= settings.max_concurrent_requests:
+            raise OverloadedError(
+                f"Too many concurrent requests: this server takes "
+                f"{settings.max_concurrent_requests} at a time (MAX_CONCURRENT_REQUESTS); "
+                f"retry after {RETRY_AFTER_S} s", retry_after_s=RETRY_AFTER_S)
+        active += 1
+        try:
+            await _read_body(request, settings)
+            return await handler(request)
+        finally:
+            active -= 1
+
+    return limits
+
+
+async def _read_body(request: web.Request, settings: Settings) -> None:
+    """Read (and cache, for the handler) the whole body within the size and time limits."""
+    if request.method not in _BODY_METHODS:
+        return
+    limit = settings.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise _too_large(request.content_length, limit)
+    try:
+        async with asyncio.timeout(settings.client_send_timeout_s):
+            await request.read()
+    except TimeoutError:
+        raise RequestTimeoutError(
+            f"The request body did not arrive within {settings.client_send_timeout_s:g} s "
+            "(CLIENT_SEND_TIMEOUT)") from None
+    except web.HTTPRequestEntityTooLarge:
+        raise _too_large(None, limit) from None
+
+
+def _too_large(size: int | None, limit: int) -> PayloadTooLargeError:
+    told = f"{size} bytes" if size is not None else "larger"
+    return PayloadTooLargeError(
+        f"The request body is {told}; the limit is {limit} bytes (MAX_REQUEST_BYTES)")
+
+
+def _text_chars(message: dict[str, Any]) -> int:
+    content = message.get("content")
+    total = len(content) if isinstance(content, str) else 0
+    if isinstance(content, list):
+        total += sum(len(p["text"]) for p in content
+                     if isinstance(p, dict) and isinstance(p.get("text"), str))
+    for call in message.get("tool_calls") or ():
+        function = call.get("function") if isinstance(call, dict) else None
+        arguments = function.get("arguments") if isinstance(function, dict) else None
+        total += len(arguments) if isinstance(arguments, str) else 0
+    return total
+
+
+def check_chat_size(messages: Iterable[dict[str, Any]], settings: Settings) -> None:
+    """400 when a chat has more messages or text than the settings allow. Pure."""
+    messages = list(messages)
+    if len(messages) > settings.max_messages:
+        raise ClientRequestError(
+            f"The request has {len(messages)} messages; the limit is {settings.max_messages} "
+            "(MAX_MESSAGES)", param="messages", code="too_many_messages")
+    chars = sum(map(_text_chars, messages))
+    if chars > settings.max_total_chars:
+        raise ClientRequestError(
+            f"The messages hold {chars} characters of text; the limit is "
+            f"{settings.max_total_chars} (MAX_TOTAL_CHARS)", param="messages",
+            code="context_length_exceeded")

@@ -1,0 +1,42 @@
+"""Reads a completion's SSE body and returns the frames of each network read."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+
+from zproxy import errors
+from zproxy.sse import SSEDecoder
+from zproxy.upstream import wire
+from zproxy.upstream.http import mapped_errors
+
+
+class FrameReader:
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._chunks = response.content.iter_any()
+        self._decoder = SSEDecoder()
+        self.eof = False
+
+    async def drain(self, timeout_s: float) -> None:
+        """After the done frame: read to EOF briefly so the connection can go back to the
+        pool; whatever comes after `done` carries nothing."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                while not self.eof:
+                    await self.batch()
+        except (TimeoutError, errors.UpstreamError):
+            pass
+
+    async def batch(self) -> list[wire.Frame] | None:
+        while not self.eof:
+            with mapped_errors():
+                try:
+                    payloads = self._decoder.feed(await anext(self._chunks))
+                except StopAsyncIteration:
+                    self.eof = True
+                    payloads = self._decoder.flush()
+            frames = [f for f in map(wire.parse_frame, payloads) if f is not None]
+            if frames:
+                return frames
+        return None
