@@ -128,4 +128,6 @@ def run(settings: Settings) -> int:
             runner(serve(settings))
     except StartupError as exc:
         return startup_failed(str(exc))
+    except ConfigError as exc:  # found at start-up, e.g. a store that cannot be opened
+        return startup_failed(f"configuration error: {exc}")
     return 0

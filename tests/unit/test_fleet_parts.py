@@ -34,7 +34,7 @@ def test_validation_verdicts(status: int, body: object, verdict: str) -> None:
 
 async def test_a_network_failure_is_unknown_never_invalid() -> None:
     async with aiohttp.ClientSession() as session:
-        check = Validator(session, base="http://127.0.0.1:9", user_agent="t", proxy=None)
+        check = Validator(lambda: session, base="http://127.0.0.1:9", user_agent="t", proxy=None)
         result = await check("tok-any")
     assert result.status == "unknown" and "could not reach" in result.detail
 
