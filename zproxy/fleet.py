@@ -18,8 +18,9 @@ from aiohttp import web
 
 from zproxy.admin.routes import setup_admin
 from zproxy.clientkeys.ring import KeyRing
+from zproxy.clientkeys.shared import open_limiter
 from zproxy.config import ConfigError
-from zproxy.keys import CLIENT_KEYS, HTTP, SETTINGS, STORE, TOKEN_SERVICE, USER_POOL
+from zproxy.keys import CLIENT_KEYS, HTTP, SETTINGS, STATE, STORE, TOKEN_SERVICE, USER_POOL
 from zproxy.observability import METRICS
 from zproxy.pool.health import Policy
 from zproxy.pool.observe import TokenCollector
@@ -35,7 +36,7 @@ def setup_fleet(app: web.Application) -> None:
     settings = app[SETTINGS]
     app[USER_POOL] = UserPool(policy=Policy(settings.token_failure_threshold,
                                             settings.token_recovery_s))
-    app[CLIENT_KEYS] = KeyRing()
+    app[CLIENT_KEYS] = KeyRing(limiter=open_limiter(app[STATE]))
     app.on_shutdown.append(_stop_checks)  # before the HTTP session closes in cleanup
     setup_admin(app)
 
@@ -72,6 +73,7 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
     await asyncio.gather(flusher, return_exceptions=True)
     await pool.aclose()
     await flush(app)
+    await keys.aclose()
     await store.close()
 
 
