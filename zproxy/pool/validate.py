@@ -14,8 +14,8 @@ from typing import Any, Final
 import aiohttp
 
 from zproxy.errors import UpstreamError
-from zproxy.upstream import wire
-from zproxy.upstream.http import json_or_text, mapped_errors
+from zproxy.providers.http import json_or_text, mapped_errors
+from zproxy.providers.zai import wire
 
 VALID: Final = "valid"
 INVALID: Final = "invalid"
