@@ -1,6 +1,7 @@
 """LongCat (Meituan's web chat): cookie credentials, one session per request, event streams.
 
-`make_provider(session, settings)` is what the registry calls.
+The registry calls `provider_info(settings)` (no I/O) and `make_provider(session, settings)`
+once the shared ClientSession exists.
 """
 
 from __future__ import annotations
@@ -8,7 +9,13 @@ from __future__ import annotations
 import aiohttp
 
 from zproxy.config import Settings
+from zproxy.core.provider import ProviderInfo
+from zproxy.providers.longcat import models
 from zproxy.providers.longcat.client import LongCatOptions, LongCatProvider
+
+
+def provider_info(settings: Settings) -> ProviderInfo:
+    return models.provider_info()
 
 
 def make_provider(session: aiohttp.ClientSession, settings: Settings) -> LongCatProvider:
