@@ -23,7 +23,8 @@ def request(spec: ModelSpec, messages: Sequence[Mapping[str, Any]] | None = None
 async def run(provider: Provider, req: NormalizedRequest,
               trace: Trace | None = None) -> list[Event]:
     out: list[Event] = []
-    async for batch in provider.call(req, trace or Trace()).events():
+    prepared = provider.prepare(req, now=0.0, new_id=lambda: "id")
+    async for batch in provider.call(prepared, trace or Trace()).events():
         out += batch
     return out
 

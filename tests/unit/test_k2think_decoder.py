@@ -144,11 +144,11 @@ def test_fake_non_stream_content_both_markups(markup: str) -> None:
 
 
 @pytest.mark.parametrize(("status", "body", "kind"), [
-    (400, {"detail": "Model not found"}, errors.UpstreamProtocolError),
+    (400, {"detail": "Model not found"}, errors.UpstreamModelNotFound),
     (401, {"detail": "Not authenticated"}, errors.UpstreamAuthError),
     (403, {"detail": "Forbidden"}, errors.UpstreamAuthError),
     (429, "slow down", errors.UpstreamRateLimitError),
-    (400, {"detail": "This endpoint is no longer available"}, errors.UpstreamProtocolError),
+    (400, {"detail": "This endpoint is no longer available"}, errors.UpstreamBadRequest),
     (502, "<html>bad gateway</html>", errors.UpstreamUnavailable),
 ])
 def test_classify(status: int, body: object, kind: type[errors.UpstreamError]) -> None:

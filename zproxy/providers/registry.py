@@ -25,6 +25,7 @@ from zproxy.config import Settings
 from zproxy.core.models import ModelCatalog, ModelSpec, ResolvedModel, spec_from_mapping
 from zproxy.core.provider import Provider, ProviderInfo
 from zproxy.errors import NotFoundError, ProviderUnavailableError
+from zproxy.providers import k2think, longcat
 
 DEFAULT_PROVIDER: Final = "zai"
 
@@ -37,7 +38,10 @@ class ProviderFactory:
 
 
 # Providers besides Z.AI: `ProviderFactory(package.provider_info, package.make_provider)`.
-FACTORIES: Final[tuple[ProviderFactory, ...]] = ()
+FACTORIES: Final[tuple[ProviderFactory, ...]] = (
+    ProviderFactory(k2think.provider_info, k2think.make_provider),
+    ProviderFactory(longcat.provider_info, longcat.make_provider),
+)
 
 
 def provider_infos(settings: Settings, first: Iterable[ProviderInfo] = ()) -> list[ProviderInfo]:

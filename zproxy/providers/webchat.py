@@ -18,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -175,7 +176,7 @@ class WebChatCall:
         self._last: errors.UpstreamError | None = None
         self._answering: Credential | None = None
 
-    async def events(self) -> AsyncIterator[list[Event]]:
+    async def events(self) -> AsyncGenerator[list[Event], None]:
         while self._left > 0:
             self._left -= 1
             credential = await self._acquire()
@@ -189,8 +190,9 @@ class WebChatCall:
                     raise
                 continue
             self._answering = credential
-            async for batch in self._relay(opened, first, credential):
-                yield batch
+            async with aclosing(self._relay(opened, first, credential)) as batches:
+                async for batch in batches:
+                    yield batch
             return
         assert self._last is not None
         raise self._last
@@ -204,6 +206,12 @@ class WebChatCall:
             return False
         self._trace.recovered.append(error.cause)
         return True
+
+    def abandon(self) -> None:
+        """Nothing to forget: these providers keep no conversation between requests."""
+
+    async def remember(self, reply: Mapping[str, Any]) -> None:
+        """Nothing to remember (stateless and ephemeral conversations)."""
 
     async def _acquire(self) -> Credential:
         try:
@@ -237,7 +245,7 @@ class WebChatCall:
         return opened, events
 
     async def _relay(self, opened: Opened, first: list[Event],
-                     credential: Credential) -> AsyncIterator[list[Event]]:
+                     credential: Credential) -> AsyncGenerator[list[Event], None]:
         response, decoder = opened.response, opened.decoder
         finished = failed = False
         try:

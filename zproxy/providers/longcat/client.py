@@ -21,7 +21,7 @@ import structlog
 
 from zproxy.config import Settings
 from zproxy.core.plan import NormalizedRequest
-from zproxy.core.provider import Credential, Decoder, ProviderInfo
+from zproxy.core.provider import Credential, Decoder, Prepared, ProviderInfo, prompt_chars
 from zproxy.core.trace import Trace
 from zproxy.errors import UpstreamError
 from zproxy.providers.http import mapped_errors
@@ -82,7 +82,15 @@ class LongCatProvider:
     def available(self) -> bool:
         return self.tokens.available()
 
-    def call(self, request: NormalizedRequest, trace: Trace) -> WebChatCall:
+    def prepare(self, request: NormalizedRequest, *, now: float,
+                new_id: Callable[[], str]) -> Prepared:
+        """Nothing to check beyond what the engine did (vision, sizes); the body is built
+        per attempt, as it depends on the credential."""
+        return Prepared(request, prompt_chars(request.messages))
+
+    def call(self, prepared: Prepared, trace: Trace) -> WebChatCall:
+        request = prepared.request
+
         async def opener(credential: Credential, trace: Trace) -> Opened:
             return await self._open(request, credential)
 
