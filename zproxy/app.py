@@ -158,8 +158,8 @@ def create_app(settings: Settings, *, models: ModelCatalog | None = None) -> web
         MemoryResponseStore(settings.response_store_max, settings.response_store_ttl_s))
     app.cleanup_ctx.append(_state_ctx)
     setup_fleet(app)
+    app.cleanup_ctx.append(store_ctx)  # first: a store that cannot open stops start-up
     app.cleanup_ctx.append(_upstream_ctx)
-    app.cleanup_ctx.append(store_ctx)  # after the upstream: the validator needs its session
     app.cleanup_ctx.append(_background_ctx)
     setup_observability(app)
     app.cleanup_ctx.append(_cluster_ctx)
