@@ -68,6 +68,14 @@ class TokenRing:
         self._slots = [_Slot(Credential(credential_key(provider, t), t)) for t in tokens if t]
         self._guest = _Slot(Credential(f"{provider}:guest", "", kind="guest")) if guest else None
 
+    def set_tokens(self, tokens: Sequence[str]) -> None:
+        """Replace the configured tokens (the admin store changed); a token kept keeps its
+        health, so a refused one stays resting."""
+        known = {slot.credential.key: slot for slot in self._slots}
+        keys = dict.fromkeys(credential_key(self.provider, t) for t in tokens if t)
+        secrets = {credential_key(self.provider, t): t for t in tokens if t}
+        self._slots = [known.get(key) or _Slot(Credential(key, secrets[key])) for key in keys]
+
     @property
     def credentials(self) -> list[Credential]:
         return [slot.credential for slot in self._slots]

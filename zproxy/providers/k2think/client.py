@@ -46,13 +46,9 @@ class K2ThinkOptions:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> K2ThinkOptions:
-        def get(name: str, default: Any) -> Any:
-            return getattr(settings, name, default)
-
-        return cls(base=str(get("k2think_base", wire.DEFAULT_BASE)).rstrip("/"),
-                   tokens=tuple(get("k2think_tokens", ())), guest=bool(get("k2think_guest", True)),
-                   handshake=bool(get("k2think_handshake", False)),
-                   history_repair=bool(get("k2think_history_repair", True)),
+        return cls(base=settings.k2think_base.rstrip("/"), tokens=settings.k2think_tokens,
+                   guest=settings.k2think_guest, handshake=settings.k2think_handshake,
+                   history_repair=settings.k2think_history_repair,
                    max_attempts=settings.max_attempts, http_proxy=settings.http_proxy)
 
 
@@ -82,6 +78,10 @@ class K2ThinkProvider:
 
     def available(self) -> bool:
         return self.tokens.available()
+
+    def use_tokens(self, stored: tuple[str, ...]) -> None:
+        """The admin store's tokens for this provider, served beside the K2THINK_TOKEN ones."""
+        self.tokens.set_tokens((*self._options.tokens, *stored))
 
     def prepare(self, request: NormalizedRequest, *, now: float,
                 new_id: Callable[[], str]) -> Prepared:

@@ -49,17 +49,13 @@ class LongCatOptions:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LongCatOptions:
-        def get(name: str, default: Any) -> Any:
-            return getattr(settings, name, default)
-
-        mode = str(get("longcat_text_mode", "auto"))
-        return cls(base=str(get("longcat_base", wire.DEFAULT_BASE)).rstrip("/"),
-                   tokens=tuple(get("longcat_tokens", ())),
-                   api="v1" if get("longcat_api", "v2") == "v1" else "v2",
+        mode = settings.longcat_text_mode
+        return cls(base=settings.longcat_base.rstrip("/"), tokens=settings.longcat_tokens,
+                   api="v1" if settings.longcat_api == "v1" else "v2",
                    text_mode=("delta" if mode == "delta" else
                               "cumulative" if mode == "cumulative" else "auto"),
-                   delete_sessions=bool(get("longcat_delete_sessions", True)),
-                   region=str(get("longcat_region", "")), max_attempts=settings.max_attempts,
+                   delete_sessions=settings.longcat_delete_sessions,
+                   region=settings.longcat_region, max_attempts=settings.max_attempts,
                    http_proxy=settings.http_proxy)
 
 
@@ -81,6 +77,10 @@ class LongCatProvider:
 
     def available(self) -> bool:
         return self.tokens.available()
+
+    def use_tokens(self, stored: tuple[str, ...]) -> None:
+        """The admin store's tokens for this provider, served beside the LONGCAT_TOKEN ones."""
+        self.tokens.set_tokens((*self._options.tokens, *stored))
 
     def prepare(self, request: NormalizedRequest, *, now: float,
                 new_id: Callable[[], str]) -> Prepared:
