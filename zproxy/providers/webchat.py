@@ -39,6 +39,7 @@ log = structlog.get_logger(__name__)
 _MEANINGFUL: Final = (Content, Reasoning, SearchResults, ToolBlock, Done, Failure)
 BACKGROUND_LIMIT: Final = 64       # clean-ups in flight before new ones run inline
 CLOSE_GRACE_S: Final = 5.0
+DRAIN_S: Final = 0.25
 
 
 def credential_key(provider: str, secret: str) -> str:
@@ -271,6 +272,7 @@ class WebChatCall:
                 finished = finished or not chunk
             if not failed:  # a failure is reported by `recover`, which the engine calls
                 self._report(credential, None)
+                await _drain(response)
         finally:
             if response.content.at_eof():
                 response.release()
@@ -294,6 +296,17 @@ class WebChatCall:
     def _report(self, credential: Credential, exc: errors.UpstreamError | None) -> None:
         self._source.report(credential, outcome_of(exc),
                             exc.retry_after_s if exc is not None else None)
+
+
+async def _drain(response: aiohttp.ClientResponse) -> None:
+    """After the last frame: read what trails it (`[DONE]`, `-1`) briefly, so the connection
+    can go back to the pool."""
+    try:
+        async with asyncio.timeout(DRAIN_S):
+            while await response.content.readany():
+                pass
+    except (TimeoutError, aiohttp.ClientError):
+        pass
 
 
 async def read_body(response: aiohttp.ClientResponse) -> tuple[Any, int]:
