@@ -27,6 +27,8 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
 from tests.conftest import proxy_settings
+from tests.fakes.k2think import FakeK2Think
+from tests.fakes.longcat import FakeLongCat
 from tests.fakes.zai import FakeZai
 from tests.fuzzing import examples
 from zproxy.app import create_app
@@ -57,13 +59,21 @@ class LiveProxy:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
 
+    async def _serve(self, app: web.Application) -> str:
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        self._runners.append(runner)
+        host, port = runner.addresses[0][:2]
+        return f"http://{host}:{port}"
+
     async def _start(self) -> str:
-        fake = web.AppRunner(FakeZai().app)
-        await fake.setup()
-        await web.TCPSite(fake, "127.0.0.1", 0).start()
-        self._runners.append(fake)
-        host, port = fake.addresses[0][:2]
-        settings = proxy_settings(f"http://{host}:{port}", client_keys=(KEY,))
+        # every provider's models are in the schema's enum: each gets its fake
+        settings = proxy_settings(
+            await self._serve(FakeZai().app), client_keys=(KEY,),
+            k2think_base=await self._serve(FakeK2Think().app),
+            longcat_base=await self._serve(FakeLongCat(tokens=["fuzz"]).app),
+            longcat_tokens=("fuzz",))
         proxy = await start(create_app(settings), "127.0.0.1", 0, 2.0)
         self._runners.append(proxy)
         host, port = proxy.addresses[0][:2]
