@@ -180,7 +180,8 @@ async def test_admin_changes_on_one_instance_reach_the_other_on_the_same_store(
                json={"weight": 5})
     await until(lambda: [e.weight for e in b.app[USER_POOL].entries()] == [5], timeout_s=3)
     # removed on A, the token leaves B's pool
-    await call(a, "DELETE", f"/admin/api/tokens/{added['ids'][0]}", headers=ADMIN)
+    await call(a, "DELETE", f"/admin/api/tokens/{added['ids'][0]}", headers=ADMIN,
+               status=200)  # was a 500 on PostgreSQL: the "removed" event broke a foreign key
     await until(lambda: b.app[USER_POOL].entries() == [], timeout_s=3)
     # a key disabled on A is one B no longer accepts; deleted, B forgets it
     await call(a, "PATCH", f"/admin/api/keys/{created['id']}", headers=ADMIN,
