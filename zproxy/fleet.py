@@ -27,6 +27,7 @@ from zproxy.pool.observe import TokenCollector
 from zproxy.pool.pool import UserPool
 from zproxy.pool.service import TokenService
 from zproxy.pool.validate import Validator
+from zproxy.state.health import open_health
 from zproxy.store import Store, database_url, describe
 
 log = structlog.get_logger(__name__)
@@ -35,7 +36,8 @@ log = structlog.get_logger(__name__)
 def setup_fleet(app: web.Application) -> None:
     settings = app[SETTINGS]
     app[USER_POOL] = UserPool(policy=Policy(settings.token_failure_threshold,
-                                            settings.token_recovery_s))
+                                            settings.token_recovery_s),
+                              health=open_health(app[STATE]))
     app[CLIENT_KEYS] = KeyRing(limiter=open_limiter(app[STATE]))
     app.on_shutdown.append(_stop_checks)  # before the HTTP session closes in cleanup
     setup_admin(app)

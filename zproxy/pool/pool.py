@@ -68,6 +68,7 @@ class UserPool:
         self.events: deque[PoolEvent] = deque(maxlen=EVENTS_KEPT)
         self._unsaved: list[PoolEvent] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self.health.watch(self.health_changed)
 
     @classmethod
     def from_tokens(cls, tokens: Iterable[str], *, clock: Clock = time.time) -> UserPool:
@@ -143,6 +144,7 @@ class UserPool:
         self._entries[entry.id] = entry
         self._by_credential[entry.credential] = entry
         self._by_key[entry.credential.key] = entry
+        self.health.track(entry.id, entry.token_hash)
         self._place(entry)
         if event is not None:
             self.event(entry, event)
@@ -153,6 +155,19 @@ class UserPool:
             self._unlink(entry)
             self.health.forget(token_id)
             self.event(entry, "removed")
+
+    def health_changed(self, token_id: int) -> None:
+        """Another instance changed this token's health (shared health): take it in or out
+        of the schedule now, and keep it for the store like a change made here."""
+        entry = self._entries.get(token_id)
+        if entry is None:
+            return
+        health = self.health.get(token_id)
+        entry.credential.failures = health.failures
+        self._health_dirty.add(token_id)
+        self._place(entry)
+        log.info("pool.health_changed_elsewhere", token=entry.display, state=health.state,
+                 failures=health.failures)
 
     def restore_health(self, entry: TokenEntry, health: h.Health) -> None:
         """Health read back from the store at start."""
