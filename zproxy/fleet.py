@@ -20,7 +20,16 @@ from zproxy.admin.routes import setup_admin
 from zproxy.clientkeys.ring import KeyRing
 from zproxy.clientkeys.shared import open_limiter
 from zproxy.config import ConfigError
-from zproxy.keys import CLIENT_KEYS, HTTP, SETTINGS, STATE, STORE, TOKEN_SERVICE, USER_POOL
+from zproxy.keys import (
+    CLIENT_KEYS,
+    HTTP,
+    MODELS,
+    SETTINGS,
+    STATE,
+    STORE,
+    TOKEN_SERVICE,
+    USER_POOL,
+)
 from zproxy.observability import METRICS
 from zproxy.pool.health import Policy
 from zproxy.pool.observe import TokenCollector
@@ -56,7 +65,9 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         name = "DATABASE_URL" if settings.database_url else "DB_PATH"
         raise ConfigError(f"{name}: cannot open the store {describe(url)}: {exc}") from exc
     pool = app[USER_POOL]
-    service = app[TOKEN_SERVICE] = TokenService(store, pool)
+    names = tuple(dict.fromkeys(spec.provider or "zai" for spec in app[MODELS]))
+    service = app[TOKEN_SERVICE] = TokenService(store, pool,
+                                                providers=tuple(dict.fromkeys(("zai", *names))))
     loaded = await service.load()
     await service.import_configured(settings.upstream_tokens, settings.tokens_file)
     keys = app[CLIENT_KEYS]
