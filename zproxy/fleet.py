@@ -24,6 +24,7 @@ from zproxy.keys import (
     CLIENT_KEYS,
     FLEET_SYNC,
     HTTP,
+    MODELS,
     SETTINGS,
     STATE,
     STORE,
@@ -67,7 +68,9 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         name = "DATABASE_URL" if settings.database_url else "DB_PATH"
         raise ConfigError(f"{name}: cannot open the store {describe(url)}: {exc}") from exc
     pool = app[USER_POOL]
-    service = app[TOKEN_SERVICE] = TokenService(store, pool)
+    names = tuple(dict.fromkeys(spec.provider or "zai" for spec in app[MODELS]))
+    service = app[TOKEN_SERVICE] = TokenService(store, pool,
+                                                providers=tuple(dict.fromkeys(("zai", *names))))
     service.announce = app[CLIENT_KEYS].announce = app[FLEET_SYNC].announce
     loaded = await service.load()
     await service.import_configured(settings.upstream_tokens, settings.tokens_file)

@@ -10,6 +10,7 @@ from zproxy.config import Settings
 from zproxy.core.models import ModelCatalog
 from zproxy.pool.pool import UserPool
 from zproxy.pool.service import TokenService
+from zproxy.providers.registry import ProviderRegistry
 from zproxy.providers.zai.client import UpstreamClient
 from zproxy.providers.zai.conversations import ConversationStore
 from zproxy.state.bus import LocalState
@@ -17,7 +18,8 @@ from zproxy.state.fleet import FleetSync
 from zproxy.store import Store
 
 SETTINGS = web.AppKey("settings", Settings)
-MODELS = web.AppKey("models", ModelCatalog)
+MODELS = web.AppKey("models", ModelCatalog)  # the routing table; PROVIDERS routes with it
+PROVIDERS = web.AppKey("providers", ProviderRegistry)  # model name → provider
 HTTP = web.AppKey("http", ClientSession)
 UPSTREAM = web.AppKey("upstream", UpstreamClient)
 CONVERSATIONS = web.AppKey("conversations", ConversationStore)

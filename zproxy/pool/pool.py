@@ -82,9 +82,14 @@ class UserPool:
     # --- the request path ------------------------------------------------------------
 
     def pick(self, exclude: Collection[Credential] = (), *,
-             prefer: str | None = None) -> Credential | None:
-        entry = self._preferred(prefer, exclude) or self._due_probe(exclude) or \
-            self._schedule.pick(lambda e: e.full or e.credential in exclude)
+             prefer: str | None = None, provider: str | None = None) -> Credential | None:
+        """The next token to use; with `provider`, only that provider's tokens."""
+        def foreign(entry: TokenEntry) -> bool:
+            return provider is not None and entry.provider != provider
+
+        entry = self._preferred(prefer, exclude, foreign) or \
+            self._due_probe(exclude, foreign) or \
+            self._schedule.pick(lambda e: e.full or e.credential in exclude or foreign(e))
         if entry is None:
             return None
         entry.requests += 1
@@ -261,20 +266,23 @@ class UserPool:
                 "consecutive_failures": health.failures,
                 "cooldown_until": health.cooldown_until}
 
-    def _preferred(self, prefer: str | None,
-                   exclude: Collection[Credential]) -> TokenEntry | None:
+    def _preferred(self, prefer: str | None, exclude: Collection[Credential],
+                   foreign: Callable[[TokenEntry], bool]) -> TokenEntry | None:
         entry = self._by_key.get(prefer) if prefer else None
-        if entry is None or entry.stamp < 0 or entry.full or entry.credential in exclude:
+        if entry is None or entry.stamp < 0 or entry.full or entry.credential in exclude \
+                or foreign(entry):
             return None
         return entry
 
-    def _due_probe(self, exclude: Collection[Credential]) -> TokenEntry | None:
+    def _due_probe(self, exclude: Collection[Credential],
+                   foreign: Callable[[TokenEntry], bool]) -> TokenEntry | None:
         if not self._cooling:
             return None
         now = self.clock()
         for entry in self._cooling:
             health = self.health.get(entry.id)
-            if h.probe_due(health, now) and entry.credential not in exclude:
+            if h.probe_due(health, now) and entry.credential not in exclude \
+                    and not foreign(entry):
                 self.health.put(entry.id, h.start_probe(health, now))
                 self._health_dirty.add(entry.id)
                 return entry
