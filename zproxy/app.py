@@ -41,6 +41,7 @@ from zproxy.middlewares import (
     request_context,
 )
 from zproxy.observability import STATS, setup_observability
+from zproxy.pool.views import ProviderView, StoredTokenSource
 from zproxy.providers.registry import (
     ProviderRegistry,
     build_catalog,
@@ -88,10 +89,12 @@ async def _upstream_ctx(app: web.Application) -> AsyncIterator[None]:
     images = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=10, resolver=resolver),
                                    cookie_jar=aiohttp.DummyCookieJar())
     app[HTTP], app[IMAGE_HTTP] = session, images
-    app[UPSTREAM] = UpstreamClient(session, settings, users=app[USER_POOL])
+    pool = app[USER_POOL]  # every provider's stored tokens; each sees only its own
+    app[UPSTREAM] = UpstreamClient(session, settings, users=ProviderView(pool, "zai", "Z.AI"))
     providers = app[PROVIDERS]
     providers.add(ZaiProvider(app[UPSTREAM], settings, app[CONVERSATIONS]))
-    for provider in extra_providers(session, settings):
+    for provider in extra_providers(session, settings,
+                                    lambda name: StoredTokenSource(pool, name)):
         providers.add(provider)
     yield
     await providers.close()

@@ -23,6 +23,8 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
+from zproxy.cpus import usable_cpus
+
 # Z.AI: signing secret in use since 2025-10-21 (zai-protocol.md §4.1).
 DEFAULT_SIGNING_SECRET: Final = "key-@@@@)))()((9))-xxxx&&&%%%%%"
 DEFAULT_USER_AGENT: Final = (
@@ -92,7 +94,7 @@ def _seconds(raw: str) -> float:
 
 def _workers(raw: str) -> int:
     value = raw.strip().lower()
-    return (os.cpu_count() or 1) if value == "auto" else _pos_int(value)
+    return usable_cpus() if value == "auto" else _pos_int(value)
 
 
 def _redis_url(raw: str) -> str | None:
@@ -405,7 +407,8 @@ VARIABLES: Final[tuple[Var, ...]] = (
        "AUTH_TOKEN; with neither, the admin is off).", "store", secret=True),
     # scale: several processes and instances
     _v("workers", "WORKERS WEB_CONCURRENCY", _workers, "1",
-       "Server processes sharing the port (`auto`: one per CPU). Without REDIS_URL each "
+       "Server processes sharing the port (`auto`: one per usable CPU, container CPU limits "
+       "respected). Without REDIS_URL each "
        "keeps its own state.", "scale"),
     _v("redis_url", "REDIS_URL", _redis_url, "",
        "Redis shared by every worker and instance: persisted chats, token health, rate "

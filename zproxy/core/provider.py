@@ -21,7 +21,7 @@ Nothing here imports aiohttp or any provider; providers import this, never each 
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -100,6 +100,25 @@ class CredentialSource(Protocol):
     async def refresh(self, credential: Credential) -> Credential | None:
         """A fresh credential replacing `credential` (guest re-login), or None if the
         source cannot mint one."""
+        ...
+
+
+class StoredTokens(Protocol):
+    """The admin store's tokens of one provider (`zproxy.pool`): priority, weight, health
+    and cool-downs are the pool's, shared by every provider. A failure reported here rests
+    that token only; `report` must follow every successful `acquire`."""
+
+    def available(self) -> bool:
+        """Whether any enabled token of this provider is stored (healthy or resting)."""
+        ...
+
+    def acquire(self, exclude: Collection[str] = ()) -> Credential | None:
+        """The next usable stored token whose key is not in `exclude`, or None."""
+        ...
+
+    def report(self, credential: Credential, error: UpstreamError | None) -> None:
+        """How the use went: None for success, else the classified failure (only one whose
+        `outcome_of` is not `ok` counts against the token)."""
         ...
 
 

@@ -23,7 +23,7 @@ import aiohttp
 
 from zproxy.config import Settings
 from zproxy.core.models import ModelCatalog, ModelSpec, ResolvedModel, spec_from_mapping
-from zproxy.core.provider import Provider, ProviderInfo
+from zproxy.core.provider import Provider, ProviderInfo, StoredTokens
 from zproxy.errors import NotFoundError, ProviderUnavailableError
 from zproxy.providers import k2think, longcat
 
@@ -33,8 +33,11 @@ DEFAULT_PROVIDER: Final = "zai"
 
 @dataclass(frozen=True, slots=True)
 class ProviderFactory:
+    """`info(settings)` without I/O; `make(session, settings, stored)` where `stored` is
+    the admin store's tokens of that provider (`zproxy.pool.views.StoredTokenSource`)."""
+
     info: Callable[[Settings], ProviderInfo]
-    make: Callable[[aiohttp.ClientSession, Settings], Provider]
+    make: Callable[[aiohttp.ClientSession, Settings, StoredTokens], Provider]
 
 
 # Providers besides Z.AI: `ProviderFactory(package.provider_info, package.make_provider)`.
@@ -121,6 +124,8 @@ class ProviderRegistry:
             await provider.close()
 
 
-def extra_providers(session: aiohttp.ClientSession, settings: Settings) -> list[Provider]:
-    """The providers `FACTORIES` builds (all but Z.AI)."""
-    return [factory.make(session, settings) for factory in FACTORIES]
+def extra_providers(session: aiohttp.ClientSession, settings: Settings,
+                    stored: Callable[[str], StoredTokens]) -> list[Provider]:
+    """The providers `FACTORIES` builds (all but Z.AI), each with its stored tokens."""
+    return [factory.make(session, settings, stored(factory.info(settings).name))
+            for factory in FACTORIES]
