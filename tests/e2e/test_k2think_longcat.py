@@ -20,6 +20,7 @@ from tests.e2e.anthropic_clients import async_client as anthropic_client
 from tests.e2e.helpers import async_client, collect_stream, sync_client
 from tests.fakes.k2think import FakeK2Think, K2Script
 from tests.fakes.longcat import DEFAULT_RESULTS, FakeLongCat, LCScript
+from zproxy.keys import TOKEN_SERVICE
 
 TOKEN = "AgEGfake-passport"
 TOOLS = [{"type": "function", "function": {
@@ -213,3 +214,22 @@ async def test_anthropic_and_responses_front_doors_reach_both(start: Start) -> N
     response = await async_client(s.proxy.base_url).responses.create(
         model="LongCat-Flash", input="hi")
     assert response.output_text == "From LongCat."
+
+
+async def test_stored_longcat_tokens_serve_and_a_refused_one_rests_alone(start: Start) -> None:
+    """Tokens added to the admin store for LongCat (the provider column) serve its models;
+    the shared pool rests the one LongCat refuses (at its TOKEN_FAILURE_THRESHOLD) and keeps
+    the other serving."""
+    s = await start(lc=FakeLongCat(tokens=["stored-good"]), longcat_tokens=(),
+                    token_failure_threshold=1)
+    client = async_client(s.proxy.base_url)
+    with pytest.raises(openai.APIStatusError):  # nothing configured yet: the 503
+        await client.chat.completions.create(model="LongCat-Flash", messages=ASK)
+    await s.proxy.app[TOKEN_SERVICE].add(["stored-dead", "stored-good"], provider="longcat")
+    for _ in range(3):
+        reply = await client.chat.completions.create(model="LongCat-Flash", messages=[
+            {"role": "user", "content": "hi"}])
+        assert reply.choices[0].message.content
+    creates = [r.cookies.get("passport_token_key") for r in s.lc.requests
+               if r.path.endswith("session-create")]
+    assert creates.count("stored-dead") == 1 and creates.count("stored-good") == 3

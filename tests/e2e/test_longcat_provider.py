@@ -153,15 +153,3 @@ async def test_sensitive_finish_and_region_cookie(session: aiohttp.ClientSession
     assert fake.completions[-1].cookies["long_cat_region_key"] == "2"
     assert len(fake.sessions) == 1 and not fake.deleted  # LONGCAT_DELETE_SESSIONS=false
 
-
-async def test_store_tokens_join_and_keep_health(session: aiohttp.ClientSession,
-                                                 aiohttp_server: AiohttpServer) -> None:
-    fake = FakeLongCat(tokens=["stored"])
-    provider = await provider_for(fake, aiohttp_server, session, tokens=("dead",))
-    with pytest.raises(errors.UpstreamAuthError):
-        await run(provider, request(FLASH))
-    dead = provider.tokens.credentials[0].key
-    provider.use_tokens(("stored",))
-    assert [c.secret for c in provider.tokens.credentials] == ["dead", "stored"]
-    assert not provider.tokens.healthy(dead)  # still resting after the change
-    assert isinstance((await run(provider, request(FLASH)))[-1], Done)

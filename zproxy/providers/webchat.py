@@ -30,7 +30,7 @@ from zproxy import errors
 from zproxy.core.events import Content, Done, Event, Failure, Reasoning, SearchResults, ToolBlock
 from zproxy.core.failures import Outcome, outcome_of
 from zproxy.core.models import ModelSpec
-from zproxy.core.provider import Credential, Decoder
+from zproxy.core.provider import Credential, Decoder, StoredTokens
 from zproxy.core.trace import Trace
 from zproxy.providers.http import json_or_text, mapped_errors
 
@@ -59,9 +59,10 @@ class TokenRing:
     """Configured tokens, then the guest credential when there is one."""
 
     def __init__(self, provider: str, tokens: Sequence[str], *, env: str, guest: bool = False,
-                 clock: Callable[[], float] = time.monotonic, auth_cooldown_s: float = 1800.0,
-                 rate_cooldown_s: float = 60.0) -> None:
+                 stored: StoredTokens | None = None, clock: Callable[[], float] = time.monotonic,
+                 auth_cooldown_s: float = 1800.0, rate_cooldown_s: float = 60.0) -> None:
         self.provider = provider
+        self._stored = stored
         self._env = env
         self._clock = clock
         self._auth_cooldown_s = auth_cooldown_s
@@ -69,20 +70,13 @@ class TokenRing:
         self._slots = [_Slot(Credential(credential_key(provider, t), t)) for t in tokens if t]
         self._guest = _Slot(Credential(f"{provider}:guest", "", kind="guest")) if guest else None
 
-    def set_tokens(self, tokens: Sequence[str]) -> None:
-        """Replace the configured tokens (the admin store changed); a token kept keeps its
-        health, so a refused one stays resting."""
-        known = {slot.credential.key: slot for slot in self._slots}
-        keys = dict.fromkeys(credential_key(self.provider, t) for t in tokens if t)
-        secrets = {credential_key(self.provider, t): t for t in tokens if t}
-        self._slots = [known.get(key) or _Slot(Credential(key, secrets[key])) for key in keys]
-
     @property
     def credentials(self) -> list[Credential]:
         return [slot.credential for slot in self._slots]
 
     def available(self) -> bool:
-        return bool(self._slots) or self._guest is not None
+        return (bool(self._slots) or self._guest is not None
+                or (self._stored is not None and self._stored.available()))
 
     def healthy(self, key: str) -> bool:
         slot = self._slot(key)
@@ -92,11 +86,14 @@ class TokenRing:
         now = self._clock()
         ready = [s for s in self._slots
                  if s.resting_until <= now and s.credential.key not in exclude]
+        stored = self._stored.acquire(exclude) if self._stored is not None and not ready else None
+        if stored is not None:  # the admin store's tokens: the shared pool keeps their health
+            return stored
         if ready:
             slot = min(ready, key=lambda s: s.last_used)
         elif self._guest is not None and self._guest.credential.key not in exclude:
             slot = self._guest
-        elif self._slots:
+        elif self._slots or (self._stored is not None and self._stored.available()):
             raise errors.UpstreamAuthError(
                 f"{self.provider}: every token in {self._env} is refused or resting; "
                 "check or replace them")
@@ -119,6 +116,13 @@ class TokenRing:
         slot.resting_until = self._clock() + rest
         log.warning("tokens.rested", provider=self.provider, token=credential.key,
                     outcome=outcome, rest_s=rest)
+
+    def settle(self, credential: Credential, error: errors.UpstreamError | None) -> None:
+        """After every use of an acquired credential: success (None) or the failure."""
+        if self._slot(credential.key) is None and self._stored is not None:
+            self._stored.report(credential, error)
+            return
+        self.report(credential, outcome_of(error), error.retry_after_s if error else None)
 
     async def refresh(self, credential: Credential) -> Credential | None:
         return None  # cookies and JWTs pasted by the operator cannot be minted here
@@ -195,9 +199,13 @@ class WebChatCall:
                 opened, first = await self._first(credential)
             except errors.UpstreamError as exc:
                 self._failed(credential, exc)
+                self._source.settle(credential, exc)
                 if not exc.retryable:
                     raise
                 continue
+            except BaseException:  # cancelled: the credential did nothing wrong
+                self._source.settle(credential, None)
+                raise
             self._answering = credential
             async with aclosing(self._relay(opened, first, credential)) as batches:
                 async for batch in batches:
@@ -210,7 +218,7 @@ class WebChatCall:
         credential, self._answering = self._answering, None
         if credential is None:
             return False
-        self._failed(credential, error)
+        self._failed(credential, error)  # the relay settled the credential already
         if not error.retryable or self._left <= 0:
             return False
         self._trace.recovered.append(error.cause)
@@ -255,13 +263,17 @@ class WebChatCall:
 
     async def _relay(self, opened: Opened, first: list[Event],
                      credential: Credential) -> AsyncGenerator[list[Event], None]:
+        """Yield until `Done` or a `Failure`; settle the credential however it ends (a
+        client gone counts as success)."""
         response, decoder = opened.response, opened.decoder
-        finished = failed = False
+        error: errors.UpstreamError | None = None
         try:
-            batch = first
+            batch, finished = first, False
             while True:
-                failed = failed or any(isinstance(e, Failure) for e in batch)
-                finished = finished or failed or any(isinstance(e, Done) for e in batch)
+                failure = next((e for e in batch if isinstance(e, Failure)), None)
+                error = failure.error if failure is not None else None
+                finished = finished or failure is not None or any(
+                    isinstance(e, Done) for e in batch)
                 if batch:
                     yield batch
                 if finished:
@@ -269,11 +281,14 @@ class WebChatCall:
                 with mapped_errors():
                     chunk = await response.content.readany()
                 batch = decoder.feed(chunk) if chunk else decoder.flush()
-                finished = finished or not chunk
-            if not failed:  # a failure is reported by `recover`, which the engine calls
-                self._report(credential, None)
+                finished = not chunk
+            if error is None:
                 await _drain(response)
+        except errors.UpstreamError as exc:
+            error = exc
+            raise
         finally:
+            self._source.settle(credential, error)
             if response.content.at_eof():
                 response.release()
             else:
@@ -289,13 +304,8 @@ class WebChatCall:
         self._trace.retries.append(exc.cause)
         log.info("upstream.attempt_failed", provider=self._source.provider, cause=exc.cause,
                  kind=credential.kind, status=exc.upstream_status, error=exc.message)
-        self._report(credential, exc)
         if outcome_of(exc) != "ok":
             self._excluded.append(credential.key)
-
-    def _report(self, credential: Credential, exc: errors.UpstreamError | None) -> None:
-        self._source.report(credential, outcome_of(exc),
-                            exc.retry_after_s if exc is not None else None)
 
 
 async def _drain(response: aiohttp.ClientResponse) -> None:

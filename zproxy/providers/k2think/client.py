@@ -20,7 +20,14 @@ import structlog
 from zproxy.config import Settings
 from zproxy.core.failures import upstream_error
 from zproxy.core.plan import NormalizedRequest
-from zproxy.core.provider import Credential, Decoder, Prepared, ProviderInfo, prompt_chars
+from zproxy.core.provider import (
+    Credential,
+    Decoder,
+    Prepared,
+    ProviderInfo,
+    StoredTokens,
+    prompt_chars,
+)
 from zproxy.core.trace import Trace
 from zproxy.errors import UpstreamError
 from zproxy.providers.http import mapped_errors
@@ -61,7 +68,8 @@ def _cookies(response: aiohttp.ClientResponse) -> dict[str, str]:
 
 
 class K2ThinkProvider:
-    def __init__(self, session: aiohttp.ClientSession, options: K2ThinkOptions, *,
+    def __init__(self, session: aiohttp.ClientSession, options: K2ThinkOptions,
+                 stored: StoredTokens | None = None, *,
                  clock: Callable[[], float] = time.time) -> None:
         self._session = session
         self._options = options
@@ -69,7 +77,7 @@ class K2ThinkProvider:
         self._base = options.base.rstrip("/")
         self._info = provider_info(guest=options.guest)
         self.tokens = TokenRing("k2think", options.tokens, env="K2THINK_TOKEN",
-                                guest=options.guest)
+                                guest=options.guest, stored=stored)
         self._background = Background()
 
     @property
@@ -78,10 +86,6 @@ class K2ThinkProvider:
 
     def available(self) -> bool:
         return self.tokens.available()
-
-    def use_tokens(self, stored: tuple[str, ...]) -> None:
-        """The admin store's tokens for this provider, served beside the K2THINK_TOKEN ones."""
-        self.tokens.set_tokens((*self._options.tokens, *stored))
 
     def prepare(self, request: NormalizedRequest, *, now: float,
                 new_id: Callable[[], str]) -> Prepared:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import aiohttp
 
 from zproxy.config import Settings
-from zproxy.core.provider import ProviderInfo
+from zproxy.core.provider import ProviderInfo, StoredTokens
 from zproxy.providers.longcat import models
 from zproxy.providers.longcat.client import LongCatOptions, LongCatProvider
 
@@ -18,5 +18,7 @@ def provider_info(settings: Settings) -> ProviderInfo:
     return models.provider_info()
 
 
-def make_provider(session: aiohttp.ClientSession, settings: Settings) -> LongCatProvider:
-    return LongCatProvider(session, LongCatOptions.from_settings(settings))
+def make_provider(session: aiohttp.ClientSession, settings: Settings,
+                  stored: StoredTokens | None = None) -> LongCatProvider:
+    """`stored`: the admin store's tokens of this provider, served after the env ones."""
+    return LongCatProvider(session, LongCatOptions.from_settings(settings), stored)

@@ -21,7 +21,14 @@ import structlog
 
 from zproxy.config import Settings
 from zproxy.core.plan import NormalizedRequest
-from zproxy.core.provider import Credential, Decoder, Prepared, ProviderInfo, prompt_chars
+from zproxy.core.provider import (
+    Credential,
+    Decoder,
+    Prepared,
+    ProviderInfo,
+    StoredTokens,
+    prompt_chars,
+)
 from zproxy.core.trace import Trace
 from zproxy.errors import UpstreamError
 from zproxy.providers.http import mapped_errors
@@ -60,7 +67,8 @@ class LongCatOptions:
 
 
 class LongCatProvider:
-    def __init__(self, session: aiohttp.ClientSession, options: LongCatOptions, *,
+    def __init__(self, session: aiohttp.ClientSession, options: LongCatOptions,
+                 stored: StoredTokens | None = None, *,
                  clock: Callable[[], float] = time.time) -> None:
         self._session = session
         self._options = options
@@ -68,7 +76,7 @@ class LongCatProvider:
         self._base = options.base.rstrip("/")
         self._api = options.api
         self._info = provider_info()
-        self.tokens = TokenRing("longcat", options.tokens, env="LONGCAT_TOKEN")
+        self.tokens = TokenRing("longcat", options.tokens, env="LONGCAT_TOKEN", stored=stored)
         self._background = Background()
 
     @property
@@ -77,10 +85,6 @@ class LongCatProvider:
 
     def available(self) -> bool:
         return self.tokens.available()
-
-    def use_tokens(self, stored: tuple[str, ...]) -> None:
-        """The admin store's tokens for this provider, served beside the LONGCAT_TOKEN ones."""
-        self.tokens.set_tokens((*self._options.tokens, *stored))
 
     def prepare(self, request: NormalizedRequest, *, now: float,
                 new_id: Callable[[], str]) -> Prepared:
