@@ -13,8 +13,8 @@ from tests.fakes.k2think import FakeK2Think, K2Script, StreamShape
 from zproxy import errors
 from zproxy.core.events import Done, Failure, Usage
 from zproxy.core.trace import Trace
-from zproxy.providers.k2think.client import K2ThinkOptions, K2ThinkProvider
 from zproxy.providers.k2think.models import MODELS
+from zproxy.providers.k2think.provider import K2ThinkOptions, K2ThinkProvider
 
 K2, NOTHINK, HORIZON = MODELS
 

@@ -15,8 +15,8 @@ from tests.fakes.longcat import DEFAULT_RESULTS, FakeLongCat, LCScript
 from zproxy import errors
 from zproxy.core.events import Done, Failure, SearchResults, Usage
 from zproxy.core.trace import Trace
-from zproxy.providers.longcat.client import LongCatOptions, LongCatProvider
 from zproxy.providers.longcat.models import MODELS
+from zproxy.providers.longcat.provider import LongCatOptions, LongCatProvider
 
 FLASH, PLAIN, THINKING, SEARCH = MODELS
 TOKEN = "AgEGfake-passport-token"

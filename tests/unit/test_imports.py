@@ -29,7 +29,10 @@ PURE = ("zproxy.sse", "zproxy.providers.zai.signing", "zproxy.providers.zai.wire
         "zproxy.core.events", "zproxy.core.models", "zproxy.api.schema",
         "zproxy.api.responses.request", "zproxy.api.responses.objects",
         "zproxy.api.responses.encoder", "zproxy.api.responses.store",
-        "zproxy.api.responses.items", "zproxy.openapi_responses")
+        "zproxy.api.responses.items", "zproxy.openapi_responses",
+        "zproxy.providers.k2think.wire", "zproxy.providers.k2think.decoder",
+        "zproxy.providers.k2think.models", "zproxy.providers.longcat.wire",
+        "zproxy.providers.longcat.decoder", "zproxy.providers.longcat.models")
 
 # `zproxy.__main__` is the `python -m zproxy` script: importing it starts the server.
 ALL = tuple(sorted(m.name for m in pkgutil.walk_packages(zproxy.__path__, "zproxy.")

@@ -25,7 +25,8 @@ from zproxy.config import Settings
 from zproxy.core.models import ModelCatalog, ModelSpec, ResolvedModel, spec_from_mapping
 from zproxy.core.provider import Provider, ProviderInfo, StoredTokens
 from zproxy.errors import NotFoundError, ProviderUnavailableError
-from zproxy.providers import k2think, longcat
+from zproxy.providers.k2think import provider as k2think
+from zproxy.providers.longcat import provider as longcat
 
 DEFAULT_PROVIDER: Final = "zai"
 

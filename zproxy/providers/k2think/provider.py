@@ -31,9 +31,8 @@ from zproxy.core.provider import (
 from zproxy.core.trace import Trace
 from zproxy.errors import UpstreamError
 from zproxy.providers.http import mapped_errors
-from zproxy.providers.k2think import wire
+from zproxy.providers.k2think import models, wire
 from zproxy.providers.k2think.decoder import BodyDecoder, StreamDecoder, classify
-from zproxy.providers.k2think.models import provider_info
 from zproxy.providers.webchat import Background, Opened, TokenRing, WebChatCall, read_body
 
 log = structlog.get_logger(__name__)
@@ -75,7 +74,7 @@ class K2ThinkProvider:
         self._options = options
         self._clock = clock
         self._base = options.base.rstrip("/")
-        self._info = provider_info(guest=options.guest)
+        self._info = models.provider_info(guest=options.guest)
         self.tokens = TokenRing("k2think", options.tokens, env="K2THINK_TOKEN",
                                 guest=options.guest, stored=stored)
         self._background = Background()
@@ -168,3 +167,13 @@ class K2ThinkProvider:
         # K2Think: ZY adds this counter cookie itself (a guest quota workaround, unexplained)
         cookies["guest_conversation_count"] = "1"
         return cookies, chat_id
+
+
+def provider_info(settings: Settings) -> ProviderInfo:
+    return models.provider_info(guest=K2ThinkOptions.from_settings(settings).guest)
+
+
+def make_provider(session: aiohttp.ClientSession, settings: Settings,
+                  stored: StoredTokens | None = None) -> K2ThinkProvider:
+    """`stored`: the admin store's tokens of this provider, served after the env ones."""
+    return K2ThinkProvider(session, K2ThinkOptions.from_settings(settings), stored)

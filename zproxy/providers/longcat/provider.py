@@ -32,10 +32,9 @@ from zproxy.core.provider import (
 from zproxy.core.trace import Trace
 from zproxy.errors import UpstreamError
 from zproxy.providers.http import mapped_errors
-from zproxy.providers.longcat import wire
+from zproxy.providers.longcat import models, wire
 from zproxy.providers.longcat.decoder import DecoderA, DecoderB, TextMode
 from zproxy.providers.longcat.failures import classify
-from zproxy.providers.longcat.models import provider_info
 from zproxy.providers.webchat import Background, Opened, TokenRing, WebChatCall, read_body
 
 log = structlog.get_logger(__name__)
@@ -75,7 +74,7 @@ class LongCatProvider:
         self._clock = clock
         self._base = options.base.rstrip("/")
         self._api = options.api
-        self._info = provider_info()
+        self._info = models.provider_info()
         self.tokens = TokenRing("longcat", options.tokens, env="LONGCAT_TOKEN", stored=stored)
         self._background = Background()
 
@@ -171,3 +170,13 @@ class LongCatProvider:
                 reply, status = await read_body(response)
         if status != 200 or not isinstance(reply, dict) or reply.get("code") != 0:
             log.info("longcat.session_not_deleted", status=status, reply=str(reply)[:200])
+
+
+def provider_info(settings: Settings) -> ProviderInfo:
+    return models.provider_info()
+
+
+def make_provider(session: aiohttp.ClientSession, settings: Settings,
+                  stored: StoredTokens | None = None) -> LongCatProvider:
+    """`stored`: the admin store's tokens of this provider, served after the env ones."""
+    return LongCatProvider(session, LongCatOptions.from_settings(settings), stored)
