@@ -129,7 +129,7 @@ class Store:
             await conn.execute(delete(table).where(table.c.id.in_(list(ids))))
 
     async def save_token_runtime(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """One batched UPDATE of counters and health, keyed by `id`."""
+        """One batched UPDATE of health (or any absolute values), keyed by `id`."""
         await self._save(schema.upstream_tokens, rows)
 
     # --- pool events -------------------------------------------------------------------
@@ -173,9 +173,6 @@ class Store:
         table = schema.client_keys
         async with self.engine.begin() as conn:
             await conn.execute(delete(table).where(table.c.id == key_id))
-
-    async def save_key_counters(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        await self._save(schema.client_keys, rows)
 
     async def add_counts(self, table_name: str, rows: Sequence[Mapping[str, Any]],
                          counted: Iterable[str]) -> None:
