@@ -150,13 +150,16 @@ async def fake_process(cpu: int | None = None) -> AsyncIterator[Child]:
 
 
 @contextlib.asynccontextmanager
-async def proxy_process(fake_url: str, cpu: int | None = None,
+async def proxy_process(fake_url: str, cpu: int | None = None, cprofile: Path | None = None,
                         **env: str) -> AsyncIterator[Child]:
-    """`python -m zproxy` against `fake_url`; `env` adds or overrides settings."""
+    """`python -m zproxy` against `fake_url`; `env` adds or overrides settings. With
+    `cprofile`, the proxy runs under cProfile and writes its stats there when it stops."""
     port = free_port()
     full_env = {**os.environ, "ZAI_BASE_URL": fake_url, "PORT": str(port), "HOST": "127.0.0.1",
                 "LOG_JSON": "true", "PYTHONPATH": str(ROOT), **env}
-    proc = subprocess.Popen([sys.executable, "-m", "zproxy"], cwd=ROOT, env=full_env,
+    command = ["-m", "zproxy"] if cprofile is None else [
+        "-m", "tests.perf.harness", "--cprofile", str(cprofile)]
+    proc = subprocess.Popen([sys.executable, *command], cwd=ROOT, env=full_env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     pin(proc.pid, cpu)
     url = f"http://127.0.0.1:{port}"
@@ -208,8 +211,23 @@ def direct_request(fake_url: str, token: str, user_id: str,
             "data": orjson.dumps(body)}
 
 
+def profiled_proxy(out: str) -> None:
+    """The body of a `proxy_process(cprofile=…)` child: the proxy under cProfile."""
+    import cProfile
+
+    from zproxy.server import main
+
+    profiler = cProfile.Profile()
+    try:
+        profiler.runcall(main)
+    finally:
+        profiler.dump_stats(out)
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--serve-fake"]:
         serve_prompt_fake(int(sys.argv[2]))
+    elif sys.argv[1:2] == ["--cprofile"]:
+        profiled_proxy(sys.argv[2])
     else:
         sys.exit(__doc__)

@@ -12,7 +12,6 @@ import asyncio
 import dataclasses
 import random
 import time
-import uuid
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from zproxy.api.schema import ChatRequest
 from zproxy.api.stream import DONE, encode_chunks
 from zproxy.config import Settings
 from zproxy.errors import ClientRequestError, UpstreamError
+from zproxy.ids import random_hex, random_uuid
 from zproxy.limits import check_chat_size
 from zproxy.models import ModelCatalog, ResolvedModel
 from zproxy.tools import (
@@ -34,6 +34,7 @@ from zproxy.tools import (
     ToolCallParser,
     ToolContext,
     corrective_messages,
+    has_tool_history,
     new_nonce,
     prepare_tool_request,
 )
@@ -164,13 +165,23 @@ def _persisted_plans(chat: ChatRequest, model: ResolvedModel, messages: list[dic
     return (plan, fresh) if plan.binding is not None else (fresh,)
 
 
+def _nonce(chat: ChatRequest, settings: Settings, rng: random.Random | None) -> str:
+    """The tool-call nonce; a request without tools or tool history renders none, so it
+    does not pay for one (six draws from the system's random source)."""
+    if settings.tool_fixed_nonce:
+        return settings.tool_fixed_nonce
+    if chat.tools or chat.functions or has_tool_history(chat.messages):
+        return new_nonce(rng)
+    return ""
+
+
 def plan_chat(chat: ChatRequest, catalog: ModelCatalog, settings: Settings, *,
               conversations: ConversationStore | None = None, now: float | None = None,
               rng: random.Random | None = None,
-              new_id: Callable[[], str] = lambda: str(uuid.uuid4())) -> ChatPlan:
+              new_id: Callable[[], str] = random_uuid) -> ChatPlan:
     model = catalog.resolve(chat.model, enable_thinking=_thinking(chat, settings),
                             web_search=chat.web_search)
-    nonce = settings.tool_fixed_nonce or new_nonce(rng)
+    nonce = _nonce(chat, settings, rng)
     check_chat_size(chat.messages, settings)
     messages, tools = _render(chat, chat.messages, settings, nonce)
     if not messages:  # e.g. an Anthropic turn of thinking blocks only: nothing to ask
@@ -184,7 +195,7 @@ def plan_chat(chat: ChatRequest, catalog: ModelCatalog, settings: Settings, *,
                                       now=datetime.fromtimestamp(when, UTC), plans=plans)
     upstream = dataclasses.replace(upstream, image_urls=uploads)
     return ChatPlan(chat=chat, model=model, upstream=upstream, tools=tools,
-                    completion_id=f"chatcmpl-{uuid.uuid4().hex[:24]}", created=int(when))
+                    completion_id=f"chatcmpl-{random_hex(24)}", created=int(when))
 
 
 async def load_images(plan: ChatPlan, session: aiohttp.ClientSession,
