@@ -20,7 +20,7 @@ from tests.fakes.zai import FakeZai
 from tests.fakes.zai_script import resolve_fixtures_dir
 from zproxy.app import create_app
 from zproxy.config import Settings
-from zproxy.models import ModelCatalog
+from zproxy.core.models import ModelCatalog
 from zproxy.server import start
 
 pytest_plugins = ["tests.servers"]  # real redis-server and PostgreSQL fixtures

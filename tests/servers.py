@@ -2,7 +2,8 @@
 
 Both are Debian packages that `./start.sh test` installs when missing. Each server lives in a
 temporary directory and is torn down with it; nothing touches a system-wide instance. A
-machine where the binaries cannot be found skips those tests with the reason, never mocks them.
+machine where the binaries cannot be found skips those tests with the reason, never mocks them;
+under CI (`CI` set) it fails them instead, so a broken set-up cannot pass by skipping.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 import redis
@@ -144,6 +146,13 @@ def postgres_server() -> PostgresServer | str:
     return server
 
 
+def unavailable(reason: str) -> NoReturn:
+    """Skip locally; fail under CI, where the servers must be there."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}; CI is set, so this fails instead of skipping", pytrace=False)
+    pytest.skip(reason)
+
+
 # --- fixtures (registered by tests/conftest.py) ----------------------------------------------
 
 
@@ -151,7 +160,7 @@ def postgres_server() -> PostgresServer | str:
 def redis_session() -> Iterator[RedisServer]:
     server = redis_server()
     if isinstance(server, str):
-        pytest.skip(server)
+        unavailable(server)
     yield server
     server.close()
 
@@ -171,7 +180,7 @@ def redis_url(redis_session: RedisServer) -> str:
 def postgres_session() -> Iterator[PostgresServer]:
     server = postgres_server()
     if isinstance(server, str):
-        pytest.skip(server)
+        unavailable(server)
     yield server
     server.close()
 

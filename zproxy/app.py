@@ -16,6 +16,7 @@ from zproxy.api.anthropic.errors import anthropic_errors
 from zproxy.api.responses import handlers as responses
 from zproxy.api.responses.store import MemoryResponseStore
 from zproxy.config import Settings
+from zproxy.core.models import ModelCatalog, build_catalog
 from zproxy.errors import ProxyError
 from zproxy.fleet import setup_fleet, store_ctx
 from zproxy.keys import (
@@ -37,15 +38,14 @@ from zproxy.middlewares import (
     openai_errors,
     request_context,
 )
-from zproxy.models import ModelCatalog, build_catalog
 from zproxy.observability import STATS, setup_observability
+from zproxy.providers.zai.client import UpstreamClient
+from zproxy.providers.zai.conversations import ConversationStore
+from zproxy.providers.zai.vision import GuardedResolver
 from zproxy.state import open_state
 from zproxy.state.cluster import publishing
 from zproxy.state.conversations import SharedConversationStore
 from zproxy.state.responses import SharedResponseStore
-from zproxy.upstream.client import UpstreamClient
-from zproxy.upstream.conversations import ConversationStore
-from zproxy.upstream.vision import GuardedResolver
 
 log = structlog.get_logger(__name__)
 
@@ -143,8 +143,8 @@ def create_app(settings: Settings, *, models: ModelCatalog | None = None) -> web
         MemoryResponseStore(settings.response_store_max, settings.response_store_ttl_s))
     app.cleanup_ctx.append(_state_ctx)
     setup_fleet(app)
+    app.cleanup_ctx.append(store_ctx)  # first: a store that cannot open stops start-up
     app.cleanup_ctx.append(_upstream_ctx)
-    app.cleanup_ctx.append(store_ctx)  # after the upstream: the validator needs its session
     app.cleanup_ctx.append(_background_ctx)
     setup_observability(app)
     app.cleanup_ctx.append(_cluster_ctx)

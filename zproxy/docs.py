@@ -17,9 +17,9 @@ from aiohttp import web
 from zproxy import __version__
 from zproxy.admin.spec import endpoint_docs
 from zproxy.config import VARIABLES, Settings
+from zproxy.core.models import ModelCatalog, model_object
 from zproxy.errors import ERROR_CODES
 from zproxy.keys import MODELS, SETTINGS
-from zproxy.models import ModelCatalog, model_object
 from zproxy.openapi import CHAT_PARAMETERS, UNSUPPORTED, build_openapi
 from zproxy.openapi_params import Param
 from zproxy.openapi_responses import RESPONSES_PARAMETERS, RESPONSES_UNSUPPORTED

@@ -122,6 +122,7 @@ class UpstreamError(ProxyError):
                  upstream_status: int | None = None):
         super().__init__(message, code=code)
         self.upstream_status = upstream_status
+        self.retry_after_s: float | None = None  # when the upstream said how long to wait
 
 
 class UpstreamAuthError(UpstreamError):

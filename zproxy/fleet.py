@@ -1,10 +1,11 @@
 """The fleet: the store, the user-token pool and the client-key ring, wired into an app.
 
 `setup_fleet(app)` runs in `create_app`: the pool exists (empty) before the upstream client is
-built, so the client draws from it; `_store_ctx`, after the upstream context, opens and
-migrates the store, loads the pool, imports `ZAI_TOKEN` / `AUTH_TOKENS_FILE`, gives the pool
-its validator (which needs the HTTP session) and starts the flusher. On the way down it
-flushes once more, so a clean restart keeps every counter.
+built, so the client draws from it; `store_ctx`, the first start-up context, opens and
+migrates the store (a failure stops start-up as a ConfigError), loads the pool, imports
+`ZAI_TOKEN` / `AUTH_TOKENS_FILE`, gives the pool its validator (which reaches the HTTP session
+when it runs) and starts the flusher. On the way down it flushes once more, so a clean
+restart keeps every counter.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from aiohttp import web
 
 from zproxy.admin.routes import setup_admin
 from zproxy.clientkeys.ring import KeyRing
-from zproxy.keys import CLIENT_KEYS, HTTP, SETTINGS, STORE, TOKEN_SERVICE, USER_POOL
+from zproxy.clientkeys.shared import open_limiter
+from zproxy.config import ConfigError
+from zproxy.keys import CLIENT_KEYS, HTTP, SETTINGS, STATE, STORE, TOKEN_SERVICE, USER_POOL
 from zproxy.observability import METRICS
 from zproxy.pool.health import Policy
 from zproxy.pool.observe import TokenCollector
@@ -33,21 +36,30 @@ def setup_fleet(app: web.Application) -> None:
     settings = app[SETTINGS]
     app[USER_POOL] = UserPool(policy=Policy(settings.token_failure_threshold,
                                             settings.token_recovery_s))
-    app[CLIENT_KEYS] = KeyRing()
+    app[CLIENT_KEYS] = KeyRing(limiter=open_limiter(app[STATE]))
+    app.on_shutdown.append(_stop_checks)  # before the HTTP session closes in cleanup
     setup_admin(app)
+
+
+async def _stop_checks(app: web.Application) -> None:
+    await app[USER_POOL].aclose()
 
 
 async def store_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     url = database_url(settings.db_path, settings.database_url)
-    store = app[STORE] = await Store.open(url)
+    try:
+        store = app[STORE] = await Store.open(url)
+    except Exception as exc:  # bad URL, missing driver, unwritable path, newer schema…
+        name = "DATABASE_URL" if settings.database_url else "DB_PATH"
+        raise ConfigError(f"{name}: cannot open the store {describe(url)}: {exc}") from exc
     pool = app[USER_POOL]
     service = app[TOKEN_SERVICE] = TokenService(store, pool)
     loaded = await service.load()
     await service.import_configured(settings.upstream_tokens, settings.tokens_file)
     keys = app[CLIENT_KEYS]
     await keys.load(store)
-    service.check = Validator(app[HTTP], base=settings.upstream_base,
+    service.check = Validator(lambda: app[HTTP], base=settings.upstream_base,
                               user_agent=settings.user_agent, proxy=settings.http_proxy)
     pool.confirm_invalid = service.confirm_invalid
     metrics = app.get(METRICS)
@@ -61,6 +73,7 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
     await asyncio.gather(flusher, return_exceptions=True)
     await pool.aclose()
     await flush(app)
+    await keys.aclose()
     await store.close()
 
 

@@ -7,13 +7,13 @@ from aiohttp import ClientSession, web
 from zproxy.api.responses.store import ResponseStore
 from zproxy.clientkeys.ring import KeyRing
 from zproxy.config import Settings
-from zproxy.models import ModelCatalog
+from zproxy.core.models import ModelCatalog
 from zproxy.pool.pool import UserPool
 from zproxy.pool.service import TokenService
+from zproxy.providers.zai.client import UpstreamClient
+from zproxy.providers.zai.conversations import ConversationStore
 from zproxy.state.bus import LocalState
 from zproxy.store import Store
-from zproxy.upstream.client import UpstreamClient
-from zproxy.upstream.conversations import ConversationStore
 
 SETTINGS = web.AppKey("settings", Settings)
 MODELS = web.AppKey("models", ModelCatalog)

@@ -97,13 +97,13 @@ def key_is_valid(settings: Settings, key: str | None) -> bool:
 async def client_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.method != "OPTIONS" and request.path.startswith(_PROTECTED_PREFIXES) \
             and not request.path.startswith(_ADMIN_AUTHENTICATED):
-        limited = _authenticate(request)
+        limited = await _authenticate(request)
         if limited is not None:
             return limited
     return await handler(request)
 
 
-def _authenticate(request: web.Request) -> web.Response | None:
+async def _authenticate(request: web.Request) -> web.Response | None:
     """A key from AUTH_TOKEN, or a stored client key (counted, and limited when it has
     limits). Stored keys, once any is enabled, make a key required even without AUTH_TOKEN."""
     settings = request.app[SETTINGS]
@@ -112,7 +112,7 @@ def _authenticate(request: web.Request) -> web.Response | None:
     stored = ring.lookup(key) if ring is not None and key else None
     if ring is not None and stored is not None:
         request[CLIENT_KEY] = stored
-        wait = ring.admit(stored)
+        wait = await ring.admit(stored)
         return None if wait is None else _rate_limited(stored, wait)
     required = settings.auth_required or (
         ring is not None and ring.any_enabled and not settings.skip_auth)

@@ -58,7 +58,11 @@ async def start(app: web.Application, host: str, port: int,
     runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=grace_s,
                            access_log=None,
                            keepalive_timeout=app[SETTINGS].client_send_timeout_s)
-    await runner.setup()
+    try:
+        await runner.setup()
+    except BaseException:  # a start-up context failed: end the ones that had started
+        await runner.cleanup()
+        raise
     try:
         await web.TCPSite(runner, host, port, reuse_port=reuse_port or None).start()
     except OSError as exc:  # busy port, unknown or foreign address
@@ -128,4 +132,6 @@ def run(settings: Settings) -> int:
             runner(serve(settings))
     except StartupError as exc:
         return startup_failed(str(exc))
+    except ConfigError as exc:  # found at start-up, e.g. a store that cannot be opened
+        return startup_failed(f"configuration error: {exc}")
     return 0

@@ -35,7 +35,7 @@ BUCKETS: Final = 60             # timeline length: 10 minutes
 
 
 class TraceLike(Protocol):
-    """What the meter reads from `zproxy.upstream.client.Trace`."""
+    """What the meter reads from `zproxy.providers.zai.client.Trace`."""
 
     attempts: int
     retries: list[str]

@@ -12,11 +12,13 @@ from collections import Counter
 from pathlib import Path
 
 import openai
+import pytest
 
 from tests.conftest import MakeProxy, Proxy, proxy_settings
 from tests.e2e.helpers import USER, async_client
 from tests.fakes.zai import COMPLETION_PATHS, FakeZai
 from zproxy.app import create_app
+from zproxy.config import ConfigError
 from zproxy.keys import CLIENT_KEYS, STORE, TOKEN_SERVICE, USER_POOL
 from zproxy.pool.model import fingerprint
 from zproxy.server import start
@@ -191,3 +193,12 @@ async def test_a_restart_keeps_tokens_states_and_counters(fake: FakeZai, fake_ur
         assert kept["prompt_tokens"] + kept["completion_tokens"] > 0
     finally:
         await runner.cleanup()
+
+
+async def test_a_store_that_cannot_be_opened_stops_start_up_naming_the_variable(
+        fake_url: str, tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    settings = proxy_settings(fake_url, db_path=str(blocker / "zproxy.db"))
+    with pytest.raises(ConfigError, match="DB_PATH: cannot open the store"):
+        await start(create_app(settings), "127.0.0.1", 0, settings.shutdown_grace_s)

@@ -28,10 +28,10 @@ from tests.conftest import MakeProxy, Proxy
 from tests.e2e.helpers import MANIFEST, USER, async_client, collect_stream
 from tests.fakes.zai import FakeZai, Script
 from zproxy.config import DEFAULT_SIGNING_SECRET, VARIABLES
+from zproxy.core.models import ModelCatalog, ModelSpec
 from zproxy.dashboard import COOKIE
 from zproxy.errors import ERROR_CODES, ProxyError
 from zproxy.keys import MODELS
-from zproxy.models import ModelCatalog, ModelSpec
 from zproxy.observability import METRICS, STATS
 from zproxy.openapi import error_classes
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -31,6 +32,15 @@ def test_busy_port_is_one_line_exit_2() -> None:
     assert result.returncode == 2
     line = error_line(result.stderr)
     assert "cannot listen on 127.0.0.1:" + port in line and "PORT" in line, line
+
+
+def test_a_store_that_cannot_open_is_one_line_naming_db_path(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = run(["run.py"], child_env(PORT="0", DB_PATH=str(blocker / "zproxy.db")))
+    assert result.returncode == 2
+    line = error_line(result.stderr)
+    assert line.startswith("zproxy: configuration error: DB_PATH: cannot open the store"), line
 
 
 def test_default_host_is_loopback_and_quiet() -> None:

@@ -67,7 +67,7 @@ from tests.fakes.zai_script import (
     write_frames,
 )
 from zproxy.config import DEFAULT_SIGNING_SECRET
-from zproxy.upstream.signing import signature
+from zproxy.providers.zai.signing import signature
 
 __all__ = ["ChatState", "FakeZai", "Recorded", "Script"]
 

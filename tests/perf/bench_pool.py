@@ -23,8 +23,8 @@ from zproxy.errors import UpstreamRateLimitError
 from zproxy.pool.health import Policy
 from zproxy.pool.pool import UserPool
 from zproxy.pool.service import TokenService
+from zproxy.providers.zai.tokens import Credential, TokenPool
 from zproxy.store import Store, database_url
-from zproxy.upstream.tokens import Credential, TokenPool
 
 
 async def _no_login() -> Credential:

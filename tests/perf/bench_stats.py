@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import time
 
+from zproxy.core.trace import Trace
 from zproxy.metrics import Metrics
 from zproxy.stats import RequestMeter, StatsRecorder, classify_client, client_ip
-from zproxy.upstream.trace import Trace
 
 
 def once(stats: StatsRecorder, metrics: Metrics, i: int) -> None:

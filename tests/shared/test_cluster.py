@@ -117,7 +117,7 @@ async def test_redis_outage_keeps_requests_succeeding_and_resyncs(
     redis_session.stop()
     await wait_ready(a, redis_ok=False)
     report = await ready(a)
-    assert report["status"] == "degraded" and report["degraded"] == ["redis"]
+    assert report["status"] == "degraded" and report["degraded"] == ["redis", "rate_limits"]
     assert report["checks"]["redis"]["error"]
     # requests keep succeeding on local state: A continues the chat it knows
     history.append({"role": "user", "content": "during the outage"})

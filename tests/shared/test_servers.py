@@ -8,7 +8,7 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from tests.servers import PostgresServer, RedisServer
+from tests.servers import PostgresServer, RedisServer, unavailable
 
 
 async def test_redis_answers_and_restarts_on_its_port(redis_url: str,
@@ -26,3 +26,13 @@ async def test_redis_answers_and_restarts_on_its_port(redis_url: str,
 def test_postgres_listens_on_loopback(postgres_session: PostgresServer) -> None:
     with socket.create_connection(("127.0.0.1", postgres_session.port), timeout=5):
         pass
+
+
+def test_a_missing_server_skips_locally_and_fails_under_ci(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="not installed"):
+        unavailable("redis-server is not installed")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI is set"):
+        unavailable("redis-server is not installed")

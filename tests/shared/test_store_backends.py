@@ -12,9 +12,9 @@ from zproxy.errors import UpstreamRateLimitError
 from zproxy.pool.health import Policy
 from zproxy.pool.pool import UserPool
 from zproxy.pool.service import TokenService
+from zproxy.providers.zai.tokens import Credential
 from zproxy.store import Store, database_url
 from zproxy.store.migrate import LATEST
-from zproxy.upstream.tokens import Credential
 
 TOKENS = ["tok-alpha-0123456789", "tok-beta-0123456789", "tok-gamma-0123456789"]
 

@@ -11,10 +11,10 @@ from functools import cache
 from typing import Any
 
 from tests.fakes.zai_script import resolve_fixtures_dir
+from zproxy.core.events import Content, Event, Reasoning, ToolBlock, Usage
+from zproxy.providers.zai.buffer import MessageRenderer
+from zproxy.providers.zai.wire import Frame, parse_frame
 from zproxy.sse import SSEDecoder
-from zproxy.translate.buffer import MessageRenderer
-from zproxy.translate.events import Content, Event, Reasoning, ToolBlock, Usage
-from zproxy.upstream.wire import Frame, parse_frame
 
 FIXTURES = resolve_fixtures_dir(None)  # tests/fixtures/zai, or ZPROXY_FIXTURES_DIR
 

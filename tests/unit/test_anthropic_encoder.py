@@ -19,9 +19,9 @@ from tests.unit.fixture_data import fixture_frames
 from zproxy.api.anthropic.encoder import MessageEncoder
 from zproxy.api.anthropic.response import build_message
 from zproxy.api.anthropic.wire import encode_events, signature
+from zproxy.providers.zai.wire import Frame
 from zproxy.tools import ParserOptions, ToolCallParser, prepare_tool_request
 from zproxy.translate.response import ResponseTranslator, StopFilter
-from zproxy.upstream.wire import Frame
 
 FAST = settings(max_examples=80, deadline=None)
 BASE = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "m"}

@@ -12,8 +12,8 @@ from zproxy.api.anthropic.models import model_infos, page, upstream_model
 from zproxy.api.anthropic.request import MessagesRequest, parse_messages_request
 from zproxy.api.chat import plan_chat, prompt_tokens_estimate
 from zproxy.config import Settings, load_settings
+from zproxy.core.models import build_catalog
 from zproxy.errors import ClientRequestError
-from zproxy.models import build_catalog
 
 CATALOG = build_catalog({}, {})
 TABLE = Settings().anthropic_model_map

@@ -27,9 +27,9 @@ from tests.unit.fixture_data import (
     sse_bytes,
     usages,
 )
-from zproxy.translate.buffer import MessageRenderer
-from zproxy.translate.events import Content, Diagnostic, Event, Reasoning, ToolBlock
-from zproxy.upstream.wire import Frame
+from zproxy.core.events import Content, Diagnostic, Event, Reasoning, ToolBlock
+from zproxy.providers.zai.buffer import MessageRenderer
+from zproxy.providers.zai.wire import Frame
 
 FAST = settings(max_examples=50, deadline=None)
 OPEN = '<details type="reasoning" done="false">'

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.fakes.zai_script import resolve_fixtures_dir
-from zproxy.upstream.chats import chat_id_from_response, chats_new_body
+from zproxy.providers.zai.chats import chat_id_from_response, chats_new_body
 
 FIXTURES = resolve_fixtures_dir(None)
 

@@ -11,11 +11,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.fakes.zai_script import resolve_fixtures_dir
+from zproxy.core.events import Content, Event, ToolBlock
+from zproxy.providers.zai.buffer import MessageRenderer
+from zproxy.providers.zai.wire import parse_frame
 from zproxy.sse import SSEDecoder
-from zproxy.translate.buffer import MessageRenderer
 from zproxy.translate.citations import CitationFilter, search_sources
-from zproxy.translate.events import Content, Event, ToolBlock
-from zproxy.upstream.wire import parse_frame
 
 FIXTURES = resolve_fixtures_dir(None)
 URL1 = "https://redis.io/blog/redis-8-ga/"

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from zproxy.upstream.conversations import (
+from zproxy.providers.zai.conversations import (
     ChatBinding,
     ConversationStore,
     conversation_key,
@@ -138,7 +138,7 @@ def test_store_is_lru_bounded() -> None:
 
 
 def test_lookup_hashes_each_message_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    import zproxy.upstream.conversations as conv
+    import zproxy.providers.zai.conversations as conv
 
     calls = []
     real = conv.canonical_message

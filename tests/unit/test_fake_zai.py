@@ -17,7 +17,7 @@ from pytest_aiohttp import AiohttpClient
 from tests.fakes.zai import FakeZai, Script, decoy_versions, parse_fe_version
 from tests.fakes.zai_script import resolve_fixtures_dir, split_events
 from zproxy.config import DEFAULT_SIGNING_SECRET
-from zproxy.upstream.signing import signature
+from zproxy.providers.zai.signing import signature
 
 FIXTURES = resolve_fixtures_dir(None)
 

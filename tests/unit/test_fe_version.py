@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from zproxy.upstream.fe_version import FEVersion, extract_fe_version, version_key
+from zproxy.providers.zai.fe_version import FEVersion, extract_fe_version, version_key
 
 
 @pytest.mark.parametrize(("html", "expected"), [

@@ -34,26 +34,26 @@ def test_validation_verdicts(status: int, body: object, verdict: str) -> None:
 
 async def test_a_network_failure_is_unknown_never_invalid() -> None:
     async with aiohttp.ClientSession() as session:
-        check = Validator(session, base="http://127.0.0.1:9", user_agent="t", proxy=None)
+        check = Validator(lambda: session, base="http://127.0.0.1:9", user_agent="t", proxy=None)
         result = await check("tok-any")
     assert result.status == "unknown" and "could not reach" in result.detail
 
 
 def test_requests_per_minute_slide() -> None:
     limiter, now = MemoryLimiter(), 1000.0
-    assert limiter.hit(1, 2, None, now) is None
-    assert limiter.hit(1, 2, None, now + 10) is None
-    assert limiter.hit(1, 2, None, now + 20) == pytest.approx(40.0)
-    assert limiter.hit(2, 2, None, now + 20) is None  # per key
-    assert limiter.hit(1, 2, None, now + 60.5) is None  # the first one left the window
+    assert limiter.check("k1", 2, None, now) is None
+    assert limiter.check("k1", 2, None, now + 10) is None
+    assert limiter.check("k1", 2, None, now + 20) == pytest.approx(40.0)
+    assert limiter.check("k2", 2, None, now + 20) is None  # per key
+    assert limiter.check("k1", 2, None, now + 60.5) is None  # the first one left the window
 
 
 def test_tokens_per_day_reset_at_utc_midnight() -> None:
     limiter, day = MemoryLimiter(), 20_000 * DAY_S
-    assert limiter.hit(1, None, 100, day + 10) is None
-    limiter.add_tokens(1, 150, day + 20)
-    assert limiter.hit(1, None, 100, day + 30) == pytest.approx(DAY_S - 30)
-    assert limiter.hit(1, None, 100, day + DAY_S + 1) is None
+    assert limiter.check("k1", None, 100, day + 10) is None
+    limiter.add_tokens("k1", 150, day + 20)
+    assert limiter.check("k1", None, 100, day + 30) == pytest.approx(DAY_S - 30)
+    assert limiter.check("k1", None, 100, day + DAY_S + 1) is None
 
 
 def test_admin_secret_falls_back_to_client_keys_and_is_off_without() -> None:

@@ -26,10 +26,10 @@ from tests.fuzzing import fuzz
 from tests.unit.fixture_data import joined, split_at
 from tests.unit.test_buffer import _naive_buffer
 from tests.unit.test_tools_parser import CLOSE, OPEN, block, call, run
+from zproxy.core.events import Content, Diagnostic, Event, Reasoning
+from zproxy.providers.zai.buffer import MessageRenderer
+from zproxy.providers.zai.wire import Frame
 from zproxy.sse import SSEDecoder
-from zproxy.translate.buffer import MessageRenderer
-from zproxy.translate.events import Content, Diagnostic, Event, Reasoning
-from zproxy.upstream.wire import Frame
 
 # --- SSE decoder -----------------------------------------------------------------------------
 

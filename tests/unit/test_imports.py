@@ -24,9 +24,9 @@ import zproxy
 
 ROOT = Path(__file__).resolve().parents[2]
 
-PURE = ("zproxy.sse", "zproxy.upstream.signing", "zproxy.upstream.wire",
-        "zproxy.translate.buffer", "zproxy.translate.request", "zproxy.translate.response",
-        "zproxy.translate.events", "zproxy.models", "zproxy.api.schema",
+PURE = ("zproxy.sse", "zproxy.providers.zai.signing", "zproxy.providers.zai.wire",
+        "zproxy.providers.zai.buffer", "zproxy.providers.zai.request", "zproxy.translate.response",
+        "zproxy.core.events", "zproxy.core.models", "zproxy.api.schema",
         "zproxy.api.responses.request", "zproxy.api.responses.objects",
         "zproxy.api.responses.encoder", "zproxy.api.responses.store",
         "zproxy.api.responses.items", "zproxy.openapi_responses")
@@ -117,7 +117,7 @@ def _alone_results() -> dict[str, tuple[int, str]]:
 
 def test_walk_finds_the_package_modules() -> None:
     assert set(PURE) <= set(ALL)
-    assert {"zproxy.app", "zproxy.config", "zproxy.upstream.client"} <= set(ALL)
+    assert {"zproxy.app", "zproxy.config", "zproxy.providers.zai.client"} <= set(ALL)
 
 
 @pytest.mark.parametrize("name", PURE)

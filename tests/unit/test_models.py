@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from zproxy.errors import NotFoundError
-from zproxy.models import (
+from zproxy.core.models import (
     VLM_SERVERS,
     ModelCatalog,
     ModelSpec,
@@ -13,6 +12,7 @@ from zproxy.models import (
     default_models,
     model_object,
 )
+from zproxy.errors import NotFoundError
 
 CATALOG = ModelCatalog(default_models())
 

@@ -9,7 +9,7 @@ from zproxy.errors import UpstreamAuthError, UpstreamRateLimitError, UpstreamTim
 from zproxy.pool.health import PROBE_GRACE_S, Policy
 from zproxy.pool.model import TokenEntry, fingerprint, mask, parse_tokens, token_hash
 from zproxy.pool.pool import UserPool
-from zproxy.upstream.tokens import Credential
+from zproxy.providers.zai.tokens import Credential
 
 AUTH = UpstreamAuthError("upstream: expired", upstream_status=401)
 LIMIT = UpstreamRateLimitError("upstream: busy", upstream_status=429)

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from zproxy.config import DEFAULT_SIGNING_SECRET
-from zproxy.upstream.signing import signature, signature_prompt
+from zproxy.providers.zai.signing import signature, signature_prompt
 
 SECRET = "key-@@@@)))()((9))-xxxx&&&%%%%%"
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from zproxy.dashboard import session_secret, sign_session, verify_session
+from zproxy.providers.zai.client import Trace
 from zproxy.stats import (
     CLIENT_ABORT,
     MAX_MODELS,
@@ -22,7 +23,6 @@ from zproxy.stats import (
     distribution,
     percentile,
 )
-from zproxy.upstream.client import Trace
 
 
 class Clock:

@@ -11,9 +11,9 @@ from zproxy.errors import UpstreamRateLimitError
 from zproxy.pool.health import Policy
 from zproxy.pool.pool import UserPool
 from zproxy.pool.service import TokenInputError, TokenService, parse_import
+from zproxy.providers.zai.tokens import Credential
 from zproxy.store import Store, database_url
 from zproxy.store.migrate import LATEST
-from zproxy.upstream.tokens import Credential
 
 TOKENS = ["tok-alpha-0123456789", "tok-beta-0123456789", "tok-gamma-0123456789"]
 
@@ -111,3 +111,19 @@ async def test_bad_admin_input_is_refused(tmp_path: Path) -> None:
     assert parse_import('{"tokens": [{"token": "a"}, "b"]}')[0] == ["a", "b"]
     assert parse_import("a\nb, c")[0] == ["a", "b", "c"]
     await svc.store.close()
+
+
+async def test_disabling_keeps_an_invalid_mark_and_an_edit_clears_it(tmp_path: Path) -> None:
+    svc = await service(tmp_path / "z.db")
+    entry = (await svc.add(TOKENS[:1])).added[0]
+    svc.pool.mark_invalid(entry, "test")
+    await svc.flush()
+    await svc.set_enabled([entry.id], False)
+    await svc.set_enabled([entry.id], True)
+    assert svc.listing()[0]["state"] == "invalid"
+    await svc.update(entry.id, {"label": "looked at"})
+    assert svc.listing()[0]["state"] == "healthy"
+    await svc.store.close()
+    again = await service(tmp_path / "z.db")
+    assert again.listing()[0]["state"] == "healthy"
+    await again.store.close()

@@ -10,7 +10,7 @@ import pytest
 
 from tests.unit.fixture_data import load_json
 from zproxy.errors import UpstreamAuthError, UpstreamCaptchaError, UpstreamRateLimitError
-from zproxy.upstream.tokens import (
+from zproxy.providers.zai.tokens import (
     FAILURE_THRESHOLD,
     MIN_TTL_S,
     RECOVERY_S,
@@ -317,7 +317,7 @@ async def test_snapshot() -> None:
 
 async def test_expired_guests_leave_the_pool() -> None:
     """Without pruning, every TTL window added one dead Credential for good."""
-    from zproxy.upstream.tokens import Credential, TokenPool
+    from zproxy.providers.zai.tokens import Credential, TokenPool
 
     now = [0.0]
     counter = iter(range(10_000))

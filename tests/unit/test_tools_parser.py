@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from zproxy.core.events import Content, Diagnostic, Reasoning, ToolCall
 from zproxy.tools import ParserOptions, ToolCallParser, corrective_messages
-from zproxy.translate.events import Content, Diagnostic, Reasoning, ToolCall
 
 N = "K7XQ2P"
 OPEN, CLOSE = f"<tool_calls_{N}>", f"</tool_calls_{N}>"

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from zproxy.core.events import ToolCall
 from zproxy.errors import ClientRequestError
 from zproxy.tools import (
     RetryInfo,
@@ -18,7 +19,6 @@ from zproxy.tools import (
     prepare_tool_request,
 )
 from zproxy.tools.prompt import NONCE_ALPHABET, TRUNCATED, render_catalog, render_tool_prompt
-from zproxy.translate.events import ToolCall
 
 N = "K7XQ2P"
 LOOKUP = {"type": "function", "function": {

@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 
 from zproxy.api.schema import parse_chat_request
-from zproxy.models import VLM_SERVERS, ModelCatalog, default_models
-from zproxy.translate.request import (
+from zproxy.core.models import VLM_SERVERS, ModelCatalog, default_models
+from zproxy.providers.zai.request import (
     UpstreamRequest,
     build_upstream_request,
     convert_content,
     convert_messages,
 )
-from zproxy.upstream.signing import signature_prompt
+from zproxy.providers.zai.signing import signature_prompt
 
 NOW = datetime(2026, 1, 1, 0, 0, 0, tzinfo=UTC)  # 08:00 Thursday in Shanghai
 CATALOG = ModelCatalog(default_models())

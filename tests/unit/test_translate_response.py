@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from tests.unit.fixture_data import ERROR_FILES, fixture_frames, manifest, split_at
 from zproxy import errors
-from zproxy.translate.events import Content, Event, Reasoning, ToolBlock, ToolCall
+from zproxy.core.events import Content, Event, Reasoning, ToolBlock, ToolCall
+from zproxy.providers.zai.wire import Frame
 from zproxy.translate.response import ResponseTranslator, StopFilter, estimate_tokens
-from zproxy.upstream.wire import Frame
 
 FAST = settings(max_examples=50, deadline=None)
 
@@ -437,7 +437,7 @@ def test_the_edit_index_unit_setting_reaches_the_renderer() -> None:
     from zproxy.api.chat import plan_chat
     from zproxy.api.schema import parse_chat_request
     from zproxy.config import Settings
-    from zproxy.models import ModelCatalog, default_models
+    from zproxy.core.models import ModelCatalog, default_models
 
     chat = parse_chat_request(b'{"model":"GLM-4.5","messages":[{"role":"user","content":"hi"}]}')
     settings = Settings(edit_index_unit="utf16")

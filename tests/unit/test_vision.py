@@ -19,7 +19,7 @@ from pytest_aiohttp import AiohttpServer
 from tests.fakes.zai import FakeZai
 from zproxy import errors
 from zproxy.errors import ClientRequestError
-from zproxy.upstream.vision import (
+from zproxy.providers.zai.vision import (
     GuardedResolver,
     ImageInput,
     check_url,

@@ -6,7 +6,7 @@ import pytest
 
 from tests.unit.fixture_data import ERROR_FILES, STREAM_FILES, fixture_frames, load_json
 from zproxy import errors
-from zproxy.upstream.wire import DONE_FRAME, Frame, classify_error, jwt_user_id, parse_frame
+from zproxy.providers.zai.wire import DONE_FRAME, Frame, classify_error, jwt_user_id, parse_frame
 
 # --- parse_frame -------------------------------------------------------------------------
 

@@ -25,10 +25,27 @@ from zproxy.api.recovery import RecoveringRun
 from zproxy.api.schema import ChatRequest
 from zproxy.api.stream import DONE, encode_chunks
 from zproxy.config import Settings
+from zproxy.core.events import ToolCall
+from zproxy.core.models import ModelCatalog, ResolvedModel
 from zproxy.errors import ClientRequestError, UpstreamError
 from zproxy.ids import random_hex, random_uuid
 from zproxy.limits import check_chat_size
-from zproxy.models import ModelCatalog, ResolvedModel
+from zproxy.providers.zai.buffer import MessageRenderer
+from zproxy.providers.zai.client import Trace, UpstreamClient
+from zproxy.providers.zai.conversations import (
+    ChatBinding,
+    ConversationStore,
+    PersistedPlan,
+    plan_persisted,
+)
+from zproxy.providers.zai.request import (
+    UpstreamRequest,
+    build_upstream_request,
+    convert_messages,
+    image_urls,
+)
+from zproxy.providers.zai.signing import signature_prompt
+from zproxy.providers.zai.vision import ImageInput, fetch_image, parse_data_url
 from zproxy.tools import (
     ParserOptions,
     ToolCallParser,
@@ -38,30 +55,13 @@ from zproxy.tools import (
     new_nonce,
     prepare_tool_request,
 )
-from zproxy.translate.buffer import MessageRenderer
 from zproxy.translate.citations import CitationFilter
-from zproxy.translate.events import ToolCall
-from zproxy.translate.request import (
-    UpstreamRequest,
-    build_upstream_request,
-    convert_messages,
-    image_urls,
-)
 from zproxy.translate.response import (
     ContentFilter,
     ResponseTranslator,
     StopFilter,
     estimate_tokens,
 )
-from zproxy.upstream.client import Trace, UpstreamClient
-from zproxy.upstream.conversations import (
-    ChatBinding,
-    ConversationStore,
-    PersistedPlan,
-    plan_persisted,
-)
-from zproxy.upstream.signing import signature_prompt
-from zproxy.upstream.vision import ImageInput, fetch_image, parse_data_url
 
 log = structlog.get_logger(__name__)
 

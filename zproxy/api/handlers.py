@@ -12,12 +12,12 @@ from zproxy import __version__
 from zproxy.api.chat import complete_chat, load_images, plan_chat, stream_chat
 from zproxy.api.schema import parse_chat_request
 from zproxy.api.stream import write_sse
+from zproxy.core.models import model_object
 from zproxy.errors import NotFoundError
 from zproxy.keys import CONVERSATIONS, IMAGE_HTTP, MODELS, SETTINGS, UPSTREAM
-from zproxy.models import model_object
 from zproxy.observability import meter
+from zproxy.providers.zai.client import Trace
 from zproxy.stats import API_CHAT
-from zproxy.upstream.client import Trace
 
 
 def _json(data: Any, status: int = 200) -> web.Response:

@@ -24,9 +24,9 @@ from typing import Any
 import structlog
 
 from zproxy.errors import UpstreamError
-from zproxy.translate.request import UpstreamRequest
+from zproxy.providers.zai.client import Trace, UpstreamCall, UpstreamClient
+from zproxy.providers.zai.request import UpstreamRequest
 from zproxy.translate.response import ResponseTranslator
-from zproxy.upstream.client import Trace, UpstreamCall, UpstreamClient
 
 log = structlog.get_logger(__name__)
 

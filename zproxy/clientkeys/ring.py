@@ -121,10 +121,13 @@ class KeyRing:
         found = self._by_hash.get(key_hash(key))
         return found if found is not None and found.enabled else None
 
-    def admit(self, key: ClientKey) -> float | None:
-        """Count a request; seconds to wait instead when the key is over a limit."""
+    async def admit(self, key: ClientKey) -> float | None:
+        """Count a request; seconds to wait instead when the key is over a limit. A key
+        without limits never reaches the limiter (nor Redis)."""
         now = self.clock()
-        wait = self.limiter.hit(key.id, key.rpm_limit, key.tpd_limit, now)
+        wait = None
+        if key.rpm_limit is not None or key.tpd_limit is not None:
+            wait = await self.limiter.hit(key.key_hash, key.rpm_limit, key.tpd_limit, now)
         if wait is None:
             key.requests += 1
             key.last_used_at = now
@@ -135,7 +138,7 @@ class KeyRing:
         if prompt or completion:
             key.prompt_tokens += prompt
             key.completion_tokens += completion
-            self.limiter.add_tokens(key.id, prompt + completion, self.clock())
+            self.limiter.add_tokens(key.key_hash, prompt + completion, self.clock())
             self._dirty.add(key.id)
 
     # --- admin -----------------------------------------------------------------------
@@ -191,6 +194,9 @@ class KeyRing:
         except Exception:
             self._dirty.update(r["id"] for r in rows)
             raise
+
+    async def aclose(self) -> None:
+        await self.limiter.aclose()
 
     def _add(self, key: ClientKey) -> None:
         self._by_id[key.id] = key

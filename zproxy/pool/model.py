@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from zproxy.upstream.tokens import Credential
-from zproxy.upstream.wire import jwt_user_id
+from zproxy.providers.zai.tokens import Credential
+from zproxy.providers.zai.wire import jwt_user_id
 
 HEALTHY: Final = "healthy"
 COOLING: Final = "cooling"

@@ -27,7 +27,7 @@ from zproxy.errors import UpstreamAuthError, UpstreamError
 from zproxy.pool import health as h
 from zproxy.pool.model import COOLING, DISABLED, HEALTHY, INVALID, TokenEntry, token_hash
 from zproxy.pool.schedule import StrideScheduler
-from zproxy.upstream.tokens import Credential
+from zproxy.providers.zai.tokens import Credential
 
 log = structlog.get_logger(__name__)
 

@@ -153,17 +153,19 @@ class TokenService:
         return result
 
     async def update(self, token_id: int, values: Mapping[str, Any]) -> TokenEntry:
-        """Edit; an edit also clears a cool-down or an invalid mark (someone looked at it)."""
+        """Edit. Editing a field (not just enabling or disabling) also clears a cool-down or an
+        invalid mark: someone looked at the token."""
         entry = self._entry(token_id)
         cleaned = clean_fields(values)
-        await self.store.update_token(token_id, {**cleaned, "state": "healthy",
-                                                 "consecutive_failures": 0,
-                                                 "cooldown_until": None})
+        reset = bool(set(cleaned) - {"enabled"})
+        health = {"state": "healthy", "consecutive_failures": 0, "cooldown_until": None}
+        await self.store.update_token(token_id, {**cleaned, **(health if reset else {})})
         changed = TokenEntry.from_row({**self._row(entry), **cleaned})
         kind = "edited"
         if cleaned.get("enabled", entry.enabled) != entry.enabled:
             kind = "enabled" if cleaned["enabled"] else "disabled"
-        self.pool.health.put(token_id, h.HEALTHY_STATE)
+        if reset:
+            self.pool.health.put(token_id, h.HEALTHY_STATE)
         self.pool.put(changed, event=kind)
         await self._save_events()
         return changed

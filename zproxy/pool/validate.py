@@ -7,14 +7,15 @@ cannot wipe out a fleet.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
 import aiohttp
 
 from zproxy.errors import UpstreamError
-from zproxy.upstream import wire
-from zproxy.upstream.http import json_or_text, mapped_errors
+from zproxy.providers.http import json_or_text, mapped_errors
+from zproxy.providers.zai import wire
 
 VALID: Final = "valid"
 INVALID: Final = "invalid"
@@ -49,9 +50,9 @@ def judge(status: int, body: Any) -> Validation:
 
 
 class Validator:
-    def __init__(self, session: aiohttp.ClientSession, *, base: str, user_agent: str,
-                 proxy: str | None) -> None:
-        self._session = session
+    def __init__(self, session: Callable[[], aiohttp.ClientSession], *, base: str,
+                 user_agent: str, proxy: str | None) -> None:
+        self._session = session  # a getter: the store opens before the HTTP session exists
         self._url = f"{base}{wire.AUTHS_PATH}"
         self._user_agent = user_agent
         self._proxy = proxy
@@ -61,7 +62,7 @@ class Validator:
                    "User-Agent": self._user_agent}
         try:
             with mapped_errors():
-                async with self._session.get(self._url, headers=headers,
+                async with self._session().get(self._url, headers=headers,
                                              proxy=self._proxy, timeout=TIMEOUT) as response:
                     return judge(response.status, json_or_text(await response.read()))
         except UpstreamError as exc:

@@ -11,8 +11,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, Final
 
+from zproxy.providers.zai.conversations import ChatBinding, ConversationStore
 from zproxy.state.bus import LocalState
-from zproxy.upstream.conversations import ChatBinding, ConversationStore
 
 NAMESPACE: Final = "chat"
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
+from zproxy.core.events import Diagnostic, Event, ToolCall
 from zproxy.tools import retry
 from zproxy.tools.arguments import ToolIndex, Verdict, judge_call, judge_native
 from zproxy.tools.block import (
@@ -39,7 +40,6 @@ from zproxy.tools.scan import (
     prefix_holdback,
 )
 from zproxy.tools.sinks import Emitter
-from zproxy.translate.events import Diagnostic, Event, ToolCall
 
 START, THINK, TEXT, BLOCK, NATIVE = range(5)
 _FENCE_WINDOW: Final = 256

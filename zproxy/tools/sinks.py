@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from zproxy.translate.events import Content, Diagnostic, Event, Reasoning, ToolCall
+from zproxy.core.events import Content, Diagnostic, Event, Reasoning, ToolCall
 
 
 class Emitter:

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from zproxy.translate.events import ToolBlock
+from zproxy.core.events import ToolBlock
 
 OPEN: Final = "【"
 CLOSE: Final = "】"

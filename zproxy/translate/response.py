@@ -13,8 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from zproxy.translate.buffer import MessageRenderer
-from zproxy.translate.events import (
+from zproxy.core.events import (
     Content,
     Diagnostic,
     Event,
@@ -23,8 +22,9 @@ from zproxy.translate.events import (
     ToolCall,
     Usage,
 )
+from zproxy.providers.zai.buffer import MessageRenderer
+from zproxy.providers.zai.wire import Frame, classify_error
 from zproxy.translate.limit import CHARS_PER_TOKEN, TokenBudget
-from zproxy.upstream.wire import Frame, classify_error
 
 
 class CallParser(Protocol):

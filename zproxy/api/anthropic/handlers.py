@@ -27,8 +27,8 @@ from zproxy.api.stream import write_sse
 from zproxy.errors import ClientRequestError
 from zproxy.keys import CONVERSATIONS, IMAGE_HTTP, MODELS, SETTINGS, UPSTREAM
 from zproxy.observability import meter
+from zproxy.providers.zai.client import Trace
 from zproxy.stats import API_ANTHROPIC
-from zproxy.upstream.client import Trace
 
 
 def _json(request: web.Request, data: Any) -> web.Response:

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from zproxy.core.models import ModelCatalog, ModelSpec
 from zproxy.errors import NotFoundError
-from zproxy.models import ModelCatalog, ModelSpec
 
 ModelTable = Sequence[tuple[str, str]]
 

@@ -32,7 +32,7 @@ from zproxy.api.stream import write_sse
 from zproxy.errors import ClientRequestError, NotFoundError
 from zproxy.keys import CONVERSATIONS, IMAGE_HTTP, MODELS, RESPONSES, SETTINGS, UPSTREAM
 from zproxy.observability import meter
-from zproxy.upstream.client import Trace
+from zproxy.providers.zai.client import Trace
 
 
 def _json(data: Any) -> web.Response:

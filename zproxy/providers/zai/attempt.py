@@ -14,15 +14,15 @@ import aiohttp
 import orjson
 import structlog
 
-from zproxy.translate.request import UpstreamRequest, convert_messages
-from zproxy.upstream import wire
-from zproxy.upstream.chats import chat_id_from_response, chats_new_body
-from zproxy.upstream.conversations import PersistedPlan
-from zproxy.upstream.http import json_or_text, mapped_errors
-from zproxy.upstream.signing import signature_prompt
-from zproxy.upstream.tokens import Credential
-from zproxy.upstream.trace import ChatTurn, Trace
-from zproxy.upstream.vision import file_descriptor, image_part, upload_image
+from zproxy.core.trace import ChatTurn, Trace
+from zproxy.providers.http import json_or_text, mapped_errors
+from zproxy.providers.zai import wire
+from zproxy.providers.zai.chats import chat_id_from_response, chats_new_body
+from zproxy.providers.zai.conversations import PersistedPlan
+from zproxy.providers.zai.request import UpstreamRequest, convert_messages
+from zproxy.providers.zai.signing import signature_prompt
+from zproxy.providers.zai.tokens import Credential
+from zproxy.providers.zai.vision import file_descriptor, image_part, upload_image
 
 log = structlog.get_logger(__name__)
 

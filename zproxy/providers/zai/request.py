@@ -12,12 +12,12 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Final
 
 from zproxy.api.schema import ChatRequest
-from zproxy.models import ResolvedModel
-from zproxy.upstream.conversations import PersistedPlan
-from zproxy.upstream.signing import signature_prompt
+from zproxy.core.models import ResolvedModel
+from zproxy.providers.zai.conversations import PersistedPlan
+from zproxy.providers.zai.signing import signature_prompt
 
 if TYPE_CHECKING:
-    from zproxy.upstream.vision import ImageInput
+    from zproxy.providers.zai.vision import ImageInput
 
 # Z.AI: the web UI fills these template variables with the browser's locale (§5).
 _SHANGHAI: Final = timezone(timedelta(hours=8))

@@ -24,16 +24,16 @@ import structlog
 
 from zproxy import errors
 from zproxy.config import Settings
-from zproxy.translate.request import UpstreamRequest
-from zproxy.upstream import wire
-from zproxy.upstream.attempt import AttemptBuilder
-from zproxy.upstream.conversations import PersistedPlan
-from zproxy.upstream.fe_version import FEVersion
-from zproxy.upstream.http import json_or_text, mapped_errors
-from zproxy.upstream.reader import FrameReader
-from zproxy.upstream.signing import signature
-from zproxy.upstream.tokens import Credential, TokenPool, UserSource
-from zproxy.upstream.trace import ChatTurn, Trace
+from zproxy.core.trace import ChatTurn, Trace
+from zproxy.providers.http import json_or_text, mapped_errors
+from zproxy.providers.zai import wire
+from zproxy.providers.zai.attempt import AttemptBuilder
+from zproxy.providers.zai.conversations import PersistedPlan
+from zproxy.providers.zai.fe_version import FEVersion
+from zproxy.providers.zai.reader import FrameReader
+from zproxy.providers.zai.request import UpstreamRequest
+from zproxy.providers.zai.signing import signature
+from zproxy.providers.zai.tokens import Credential, TokenPool, UserSource
 
 __all__ = ["ChatTurn", "Trace", "UpstreamCall", "UpstreamClient"]
 

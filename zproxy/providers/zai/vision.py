@@ -27,8 +27,8 @@ from yarl import URL
 
 from zproxy import errors
 from zproxy.errors import ClientRequestError
-from zproxy.upstream.http import json_or_text, mapped_errors
-from zproxy.upstream.wire import FILES_PATH, classify_error
+from zproxy.providers.http import json_or_text, mapped_errors
+from zproxy.providers.zai.wire import FILES_PATH, classify_error
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolve = Callable[[str, int], Awaitable[list[str]]]

@@ -1,4 +1,4 @@
-"""Model catalogue: public GLM names → upstream ids and modes (zai-protocol.md §7).
+"""Model catalogue: public names → provider, upstream ids and modes (zai-protocol.md §7).
 
 Names are case-insensitive. Suffixes stack: `-thinking` turns reasoning on, `-search` web
 search, `-advanced-search` the advanced search server (`GLM-4.7-thinking-search` is valid).
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from zproxy.errors import NotFoundError
@@ -20,7 +20,14 @@ VLM_SERVERS: Final = ("vlm-image-search", "vlm-image-recognition", "vlm-image-pr
 
 @dataclass(frozen=True, slots=True)
 class ModelSpec:
-    """One public model name and how the upstream is asked for it."""
+    """One public model name and how its provider's upstream is asked for it.
+
+    `provider` names the provider that serves it (`ProviderInfo.name`; "" = the default
+    provider); `flags` holds provider-specific upstream switches (K2Think
+    `reasoning_effort`, LongCat `agentId`…) that only that provider reads. `mcp_servers`,
+    `search_servers` and `preview_mode` are Z.AI's switches, typed because its catalogue is
+    the largest; other providers leave them empty.
+    """
 
     id: str
     upstream_id: str
@@ -36,6 +43,9 @@ class ModelSpec:
     can_search: bool = True
     description: str = ""
     created: int = 1_753_574_400    # 2025-07-27, the GLM-4.5 launch
+    provider: str = ""
+    owned_by: str = ""
+    flags: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     def capabilities(self) -> dict[str, bool]:
         return {"vision": self.vision, "reasoning": self.can_think,
@@ -89,7 +99,7 @@ def default_models() -> list[ModelSpec]:
                                description="GLM-5"))
     specs.append(ModelSpec("0808-360B-DR", "0808-360B-DR", search=True,
                            description="Deep research"))
-    return specs
+    return [dataclasses.replace(s, provider="zai", owned_by="z.ai") for s in specs]
 
 
 _SUFFIXES: Final = (("-advanced-search", "advanced"), ("-thinking", "thinking"),
@@ -187,6 +197,7 @@ def build_catalog(model_map: Mapping[str, Any],
 
 def model_object(spec: ModelSpec) -> dict[str, Any]:
     """The OpenAI `model` object, with zproxy's capability extensions."""
-    return {"id": spec.id, "object": "model", "created": spec.created, "owned_by": "z.ai",
+    return {"id": spec.id, "object": "model", "created": spec.created,
+            "owned_by": spec.owned_by or "z.ai", "provider": spec.provider or "zai",
             "upstream_id": spec.upstream_id, "context_length": spec.context_length,
             "capabilities": spec.capabilities(), "description": spec.description}

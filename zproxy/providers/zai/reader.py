@@ -7,9 +7,9 @@ import asyncio
 import aiohttp
 
 from zproxy import errors
+from zproxy.providers.http import mapped_errors
+from zproxy.providers.zai import wire
 from zproxy.sse import SSEDecoder
-from zproxy.upstream import wire
-from zproxy.upstream.http import mapped_errors
 
 
 class FrameReader:

@@ -1,4 +1,6 @@
-"""What happened upstream for one client request: stats, metrics and persisted chats read it."""
+"""What happened upstream for one client request: stats, metrics and persisted chats read it.
+
+Filled by a provider call, read by the engine; provider-neutral."""
 
 from __future__ import annotations
 

@@ -19,8 +19,8 @@ from typing import Any, Final
 
 import orjson
 
-from zproxy.translate.events import Content, Diagnostic, Event, Reasoning, ToolBlock, Usage
-from zproxy.upstream.wire import Frame
+from zproxy.core.events import Content, Diagnostic, Event, Reasoning, ToolBlock, Usage
+from zproxy.providers.zai.wire import Frame
 
 _OPEN_TAG: Final = re.compile(r"<(details|glm_block)\b")
 _TAG_PREFIXES: Final = ("<details", "<glm_block")
