@@ -1,4 +1,5 @@
-"""Reads a completion's SSE body and returns the frames of each network read."""
+"""Reads a completion's SSE body and returns the frames of each network read (text frames
+merged: `wire.parse_frames`)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ class FrameReader:
                 except StopAsyncIteration:
                     self.eof = True
                     payloads = self._decoder.flush()
-            frames = [f for f in map(wire.parse_frame, payloads) if f is not None]
+            frames = wire.parse_frames(payloads)
             if frames:
                 return frames
         return None
