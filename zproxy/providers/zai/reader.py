@@ -15,6 +15,7 @@ from zproxy.sse import SSEDecoder
 
 class FrameReader:
     def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._content = response.content
         self._chunks = response.content.iter_any()
         self._decoder = SSEDecoder()
         self.eof = False
@@ -23,6 +24,10 @@ class FrameReader:
         """After the done frame: read to EOF briefly so the connection can go back to the
         pool; whatever comes after `done` carries nothing."""
         try:
+            if self._content.is_eof():  # the rest is already here: no timer needed
+                while not self.eof:
+                    await self.batch()
+                return
             async with asyncio.timeout(timeout_s):
                 while not self.eof:
                     await self.batch()
