@@ -34,7 +34,7 @@ from aiohttp import web
 from tests.fakes.zai import FakeZai, Script
 from tests.fakes.zai_script import last_user_text
 from zproxy.config import DEFAULT_SIGNING_SECRET
-from zproxy.upstream.signing import signature
+from zproxy.providers.zai.signing import signature
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMPT = "你好，1+1等于几？"
