@@ -9,6 +9,9 @@ RUN pip install --no-cache-dir --prefix=/install . && rm -rf /install/lib/python
 FROM python:3.12-slim
 # HOST: every interface inside the container (the port is published by the operator);
 # SHUTDOWN_GRACE_SECONDS stays under the 10 s `docker stop` waits before SIGKILL.
+# WORKERS=N (or auto: the container's CPU limit, not the host's CPUs) runs N server processes
+# under one parent, PID 1 here: it passes docker stop's SIGTERM to every worker and waits for
+# their drain, so the grace above holds for all of them. Add REDIS_URL to share their state.
 ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 HOST=0.0.0.0 PORT=8080 LOG_JSON=true \
     SHUTDOWN_GRACE_SECONDS=8
 RUN groupadd --gid 10001 zproxy && useradd --create-home --uid 10001 --gid 10001 zproxy

@@ -16,14 +16,16 @@ from zproxy.api.anthropic.errors import anthropic_errors
 from zproxy.api.responses import handlers as responses
 from zproxy.api.responses.store import MemoryResponseStore
 from zproxy.config import Settings
-from zproxy.core.models import ModelCatalog, build_catalog
+from zproxy.core.models import ModelCatalog
 from zproxy.errors import ProxyError
 from zproxy.fleet import setup_fleet, store_ctx
+from zproxy.images import GuardedResolver
 from zproxy.keys import (
     CONVERSATIONS,
     HTTP,
     IMAGE_HTTP,
     MODELS,
+    PROVIDERS,
     RESPONSES,
     SETTINGS,
     STATE,
@@ -39,9 +41,16 @@ from zproxy.middlewares import (
     request_context,
 )
 from zproxy.observability import STATS, setup_observability
+from zproxy.pool.views import ProviderView, StoredTokenSource
+from zproxy.providers.registry import (
+    ProviderRegistry,
+    build_catalog,
+    extra_providers,
+    provider_infos,
+)
 from zproxy.providers.zai.client import UpstreamClient
 from zproxy.providers.zai.conversations import ConversationStore
-from zproxy.providers.zai.vision import GuardedResolver
+from zproxy.providers.zai.provider import ZaiProvider, zai_info
 from zproxy.state import open_state
 from zproxy.state.cluster import publishing
 from zproxy.state.conversations import SharedConversationStore
@@ -80,8 +89,15 @@ async def _upstream_ctx(app: web.Application) -> AsyncIterator[None]:
     images = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=10, resolver=resolver),
                                    cookie_jar=aiohttp.DummyCookieJar())
     app[HTTP], app[IMAGE_HTTP] = session, images
-    app[UPSTREAM] = UpstreamClient(session, settings, users=app[USER_POOL])
+    pool = app[USER_POOL]  # every provider's stored tokens; each sees only its own
+    app[UPSTREAM] = UpstreamClient(session, settings, users=ProviderView(pool, "zai", "Z.AI"))
+    providers = app[PROVIDERS]
+    providers.add(ZaiProvider(app[UPSTREAM], settings, app[CONVERSATIONS]))
+    for provider in extra_providers(session, settings,
+                                    lambda name: StoredTokenSource(pool, name)):
+        providers.add(provider)
     yield
+    await providers.close()
     await images.close()
     await session.close()
 
@@ -131,7 +147,9 @@ def create_app(settings: Settings, *, models: ModelCatalog | None = None) -> web
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
-    app[MODELS] = models or build_catalog(settings.model_map, settings.model_aliases)
+    app[MODELS] = models or build_catalog(provider_infos(settings, [zai_info(settings)]),
+                                          settings.model_map, settings.model_aliases)
+    app[PROVIDERS] = ProviderRegistry(app[MODELS])
     state = app[STATE] = open_state(settings)
     app[CONVERSATIONS] = (
         SharedConversationStore(state, settings.conversation_max, settings.conversation_ttl_s)

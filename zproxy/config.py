@@ -23,6 +23,8 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
+from zproxy.cpus import usable_cpus
+
 # Z.AI: signing secret in use since 2025-10-21 (zai-protocol.md §4.1).
 DEFAULT_SIGNING_SECRET: Final = "key-@@@@)))()((9))-xxxx&&&%%%%%"
 DEFAULT_USER_AGENT: Final = (
@@ -92,7 +94,7 @@ def _seconds(raw: str) -> float:
 
 def _workers(raw: str) -> int:
     value = raw.strip().lower()
-    return (os.cpu_count() or 1) if value == "auto" else _pos_int(value)
+    return usable_cpus() if value == "auto" else _pos_int(value)
 
 
 def _redis_url(raw: str) -> str | None:
@@ -264,6 +266,39 @@ VARIABLES: Final[tuple[Var, ...]] = (
     _v("edit_index_unit", "ZAI_EDIT_INDEX_UNIT", _choice("codepoint", "utf16"), "codepoint",
        "Unit of upstream `edit_index` (unsettled upstream; code points match all fixtures).",
        "upstream"),
+    # other providers (providers.md): K2Think and LongCat web chats
+    _v("k2think_tokens", "K2THINK_TOKEN", _csv, "",
+       "Comma-separated K2Think account JWTs (the `token` cookie of www.k2think.ai); without "
+       "one, K2Think guest mode is used when K2THINK_GUEST is on.", "providers", secret=True),
+    _v("k2think_base", "K2THINK_BASE_URL", _url, "https://www.k2think.ai",
+       "Base URL of the K2Think web chat (2026 guest clients report chat.ifm.ai).",
+       "providers"),
+    _v("k2think_guest", "K2THINK_GUEST", _bool, "true",
+       "Use K2Think's guest endpoint when no K2THINK_TOKEN is set.", "providers"),
+    _v("k2think_handshake", "K2THINK_HANDSHAKE", _bool, "false",
+       "Before each guest completion, load /guest and create a guest chat (2025 ZY flow; "
+       "other clients skip it: uncertain).", "providers"),
+    _v("k2think_history_repair", "K2THINK_HISTORY_REPAIR", _bool, "true",
+       "Add an empty `reasoning` to assistant turns (the 2026 backend rejects them without).",
+       "providers"),
+    _v("longcat_tokens", "LONGCAT_TOKEN LONGCAT_PASSPORT_TOKEN", _csv, "",
+       "Comma-separated LongCat `passport_token_key` cookie values (longcat.chat, logged "
+       "in). LongCat has no guest mode: without one its models answer 503.", "providers",
+       secret=True),
+    _v("longcat_base", "LONGCAT_BASE_URL", _url, "https://longcat.chat",
+       "Base URL of the LongCat web chat.", "providers"),
+    _v("longcat_api", "LONGCAT_API", _choice("v2", "v1"), "v2",
+       "LongCat completion endpoint: `v2` (2026 event frames) or `v1` (2025 frames).",
+       "providers"),
+    _v("longcat_text_mode", "LONGCAT_TEXT_MODE", _choice("auto", "delta", "cumulative"),
+       "auto", "How v2 `content`/`reason` events carry text (sources disagree): `auto` "
+       "detects per stream.", "providers"),
+    _v("longcat_delete_sessions", "LONGCAT_DELETE_SESSIONS", _bool, "true",
+       "Delete each LongCat session after its answer (ephemeral conversations).",
+       "providers"),
+    _v("longcat_region", "LONGCAT_REGION", _str, "",
+       "Sent as the `long_cat_region_key` cookie when set (2 for some overseas accounts).",
+       "providers"),
     # models
     _v("enable_thinking", "ENABLE_THINKING", _opt_bool, "",
        "Force thinking on or off for every request (empty: the model's default).", "models"),
@@ -372,7 +407,8 @@ VARIABLES: Final[tuple[Var, ...]] = (
        "AUTH_TOKEN; with neither, the admin is off).", "store", secret=True),
     # scale: several processes and instances
     _v("workers", "WORKERS WEB_CONCURRENCY", _workers, "1",
-       "Server processes sharing the port (`auto`: one per CPU). Without REDIS_URL each "
+       "Server processes sharing the port (`auto`: one per usable CPU, container CPU limits "
+       "respected). Without REDIS_URL each "
        "keeps its own state.", "scale"),
     _v("redis_url", "REDIS_URL", _redis_url, "",
        "Redis shared by every worker and instance: persisted chats, token health, rate "
@@ -416,6 +452,17 @@ class Settings:
     http_proxy: str | None = None
     fingerprint: str = "auto"
     edit_index_unit: str = "codepoint"
+    k2think_tokens: tuple[str, ...] = ()
+    k2think_base: str = "https://www.k2think.ai"
+    k2think_guest: bool = True
+    k2think_handshake: bool = False
+    k2think_history_repair: bool = True
+    longcat_tokens: tuple[str, ...] = ()
+    longcat_base: str = "https://longcat.chat"
+    longcat_api: str = "v2"
+    longcat_text_mode: str = "auto"
+    longcat_delete_sessions: bool = True
+    longcat_region: str = ""
     enable_thinking: bool | None = None
     model_map: dict[str, Any] = dataclasses.field(default_factory=dict)
     alias_primary: str | None = None

@@ -28,8 +28,8 @@ from zproxy.stats import is_trusted
 ENDPOINTS: Final = {
     "/": "Service information: version, base URL, model names.",
     "/health": "Liveness probe: `{\"status\": \"ok\"}`.",
-    "/health/ready": "Readiness for load balancers: upstream, store and Redis state; "
-                     "`degraded` (still 200) while serving from local state.",
+    "/health/ready": "Readiness for load balancers: upstream, store, Redis and rate-limit "
+                     "state; `degraded` (still 200) while serving from local state.",
     "/v1/chat/completions": "OpenAI chat completions, streaming or not, with tools.",
     "/v1/responses": "OpenAI Responses API (Codex, Agents SDK): streaming or not, tools, "
                      "reasoning items, `previous_response_id`.",

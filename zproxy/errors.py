@@ -12,6 +12,7 @@
     └── UpstreamError                 502   upstream_error
         ├── UpstreamAuthError         502   upstream_error       (token rejected, 401)
         │   └── NoUpstreamCredential  503   upstream_error       (no token, guests off)
+        ├── ProviderUnavailableError  503   upstream_error       (provider has no credential)
         ├── UpstreamRateLimitError    429   rate_limit_error     (429 / concurrency)
         ├── UpstreamVersionError      502   upstream_error       (426 client version)
         ├── UpstreamBlockedError      502   upstream_error       (405 WAF)
@@ -19,6 +20,10 @@
         ├── UpstreamTimeout           504   timeout_error
         ├── UpstreamUnavailable       502   upstream_error       (connect / 5xx)
         └── UpstreamProtocolError     502   upstream_error       (in-stream error, bad frames)
+            ├── UpstreamInternalError 502   upstream_error       (INTERNAL_ERROR, retried)
+            ├── UpstreamModelNotFound 502   upstream_error       (upstream lacks the model id)
+            ├── UpstreamContentFilter 502   upstream_error       (upstream refused the content)
+            └── UpstreamBadRequest    502   upstream_error       (upstream refused the request)
 
 Every non-2xx JSON body and every in-stream SSE error event is
 `{"error": {"message", "type", "param", "code"}}`, built only by `error_body`.
@@ -192,6 +197,32 @@ class UpstreamInternalError(UpstreamProtocolError):
     cause = "internal"
 
 
+class UpstreamModelNotFound(UpstreamProtocolError):
+    """The upstream does not know the model id we sent (its catalogue moved on)."""
+
+    default_code = "upstream_model_not_found"
+    cause = "model_not_found"
+
+
+class UpstreamContentFilter(UpstreamProtocolError):
+    default_code = "upstream_content_filter"
+    cause = "content_filter"
+
+
+class UpstreamBadRequest(UpstreamProtocolError):
+    default_code = "upstream_bad_request"
+    cause = "bad_request"
+
+
+class ProviderUnavailableError(UpstreamError):
+    """A provider has no credential and no guest mode: its models cannot be served until
+    the operator sets the variable the message names."""
+
+    status = 503
+    default_code = "provider_unavailable"
+    cause = "no_credential"
+
+
 def error_body(message: str, type_: str, *, param: str | None = None,
                code: str | None = None) -> dict[str, Any]:
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
@@ -285,8 +316,15 @@ ERROR_CODES: Final[tuple[ErrorCode, ...]] = (
               "Z.AI could not be reached or answered 5xx."),
     ErrorCode("upstream_internal_error", 502, _UP,
               "Z.AI reported `INTERNAL_ERROR` inside the stream, even after a fresh chat."),
+    ErrorCode("upstream_model_not_found", 502, _UP,
+              "The provider's upstream does not know the model id zproxy sent."),
+    ErrorCode("upstream_content_filter", 502, _UP, "The provider's upstream refused the content."),
+    ErrorCode("upstream_bad_request", 502, _UP,
+              "The provider's upstream refused the request as malformed."),
     ErrorCode("no_upstream_credential", 503, _UP,
               "No user token can serve and guest sessions are off: the operator must act."),
+    ErrorCode("provider_unavailable", 503, _UP,
+              "The model's provider has no credential: set the variable the message names."),
     ErrorCode("upstream_timeout", 504, "timeout_error",
               "Z.AI was silent longer than `UPSTREAM_READ_TIMEOUT`."),
 )

@@ -184,10 +184,11 @@ def _paths(statuses: list[int]) -> dict[str, Any]:
             "responses": {"200": {"description": "Alive", "content": _json_content("Health")}}}},
         **admin_spec.openapi_paths(),
         "/health/ready": {"get": {
-            "operationId": "ready", "summary": "Readiness: upstream, store and Redis state",
+            "operationId": "ready", "summary": "Readiness: upstream, store, Redis, rate limits",
             "security": [],
             "responses": {"200": {"description": "Ready, or `degraded` (Redis or the store "
-                                                 "unreachable: serving from local state)",
+                                                 "unreachable: serving from local state; "
+                                                 "per-key limits then per instance)",
                                   "content": _json_content("Ready")}}}},
     }
 

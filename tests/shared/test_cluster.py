@@ -57,6 +57,7 @@ async def five_turns(a: Proxy, b: Proxy, *, stream: bool) -> list[dict[str, Any]
                                                          messages=history)  # type: ignore[arg-type]
             text = reply.choices[0].message.content or ""
         history.append({"role": "assistant", "content": text})
+        await client.close()
     return history
 
 
@@ -79,9 +80,11 @@ async def test_either_dashboard_shows_both_instances_requests(
         pair: tuple[Proxy, Proxy], fake: FakeZai) -> None:
     a, b = pair
     for proxy, n in ((a, 2), (b, 3)):
+        client = async_client(proxy.base_url)
         for _ in range(n):
-            await async_client(proxy.base_url).chat.completions.create(
+            await client.chat.completions.create(
                 model="GLM-4.5", messages=[{"role": "user", "content": "hi"}])
+        await client.close()
     for proxy in pair:
         stats = await dashboard(proxy, want_requests=5)
         cluster = stats["cluster"]

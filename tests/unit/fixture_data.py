@@ -11,10 +11,15 @@ from functools import cache
 from typing import Any
 
 from tests.fakes.zai_script import resolve_fixtures_dir
+from zproxy.config import Settings
 from zproxy.core.events import Content, Event, Reasoning, ToolBlock, Usage
+from zproxy.providers.registry import ProviderRegistry, build_catalog
 from zproxy.providers.zai.buffer import MessageRenderer
+from zproxy.providers.zai.decoder import FrameDecoder
+from zproxy.providers.zai.provider import ZaiProvider, zai_info
 from zproxy.providers.zai.wire import Frame, parse_frame
 from zproxy.sse import SSEDecoder
+from zproxy.translate.response import ResponseTranslator
 
 FIXTURES = resolve_fixtures_dir(None)  # tests/fixtures/zai, or ZPROXY_FIXTURES_DIR
 
@@ -94,3 +99,39 @@ def last_blocks(events: Iterable[Event]) -> dict[str, ToolBlock]:
 
 def usages(events: Iterable[Event]) -> list[Usage]:
     return [e for e in events if isinstance(e, Usage)]
+
+
+def planning_registry(settings: Settings | None = None) -> ProviderRegistry:
+    """The default providers, for planning only (no upstream client)."""
+    settings = settings or Settings()
+    catalog = build_catalog([zai_info(settings)], settings.model_map, settings.model_aliases)
+    return ProviderRegistry(catalog, [ZaiProvider(None, settings)])
+
+
+class ZaiTranslator:
+    """The translator fed as a Z.AI call feeds it: frames through the Z.AI decoder (one per
+    attempt), its final flush at the end. `decoded` keeps every event the decoder gave."""
+
+    def __init__(self, translator: ResponseTranslator, edit_index_unit: str = "codepoint"):
+        self.translator = translator
+        self.decoder = FrameDecoder(edit_index_unit)
+        self.decoded: list[Event] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.translator, name)
+
+    def feed(self, frames: list[Frame]) -> list[dict[str, Any]]:
+        events = self.decoder.decode(frames)
+        self.decoded += events
+        return self.translator.feed(events)
+
+    def _eof(self) -> list[dict[str, Any]]:
+        events = self.decoder.finish()
+        self.decoded += events
+        return self.translator.feed(events) if events else []
+
+    def end(self) -> list[dict[str, Any]]:
+        return self._eof() + self.translator.end()
+
+    def finish(self, retried: Any = ()) -> list[dict[str, Any]]:
+        return self._eof() + self.translator.finish(retried)

@@ -15,7 +15,7 @@ from anthropic.lib.streaming._messages import accumulate_event
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.unit.fixture_data import fixture_frames
+from tests.unit.fixture_data import ZaiTranslator, fixture_frames
 from zproxy.api.anthropic.encoder import MessageEncoder
 from zproxy.api.anthropic.response import build_message
 from zproxy.api.anthropic.wire import encode_events, signature
@@ -106,7 +106,8 @@ def same_answer(chunks: list[dict[str, Any]], completion: dict[str, Any]) -> lis
 # --- from real translator output -------------------------------------------------------------
 
 def test_thinking_fixture_gives_thinking_first_then_text() -> None:
-    translator = ResponseTranslator(completion_id="c", created=1, model="m", include_usage=True)
+    translator = ZaiTranslator(ResponseTranslator(completion_id="c", created=1, model="m",
+                                                  include_usage=True))
     chunks, completion = run_translator(translator, fixture_frames("thinking_answer.sse"))
     events = same_answer(chunks, completion)
     starts = [e["content_block"]["type"] for e in events if e["type"] == "content_block_start"]
@@ -124,8 +125,8 @@ def test_parallel_tool_calls_from_the_real_parser() -> None:
                                       tool_choice=None, parallel_tool_calls=None, nonce="N0NCE1")
     assert context is not None
     parser = ToolCallParser.for_context(context, ParserOptions())
-    translator = ResponseTranslator(completion_id="c", created=1, model="m", parser=parser,
-                                    include_usage=True)
+    translator = ZaiTranslator(ResponseTranslator(completion_id="c", created=1, model="m",
+                                                  parser=parser, include_usage=True))
     text = ('Let me look.\n<tool_calls_N0NCE1>\n<call name="a">{"q": "ü \\"1\\""}</call>\n'
             '<call name="b">{"q": "2"}</call>\n</tool_calls_N0NCE1>')
     frames = [Frame(phase="answer", delta=text[i:i + 4])
@@ -141,8 +142,9 @@ def test_parallel_tool_calls_from_the_real_parser() -> None:
 
 
 def test_stop_sequence_is_reported_with_the_sequence() -> None:
-    translator = ResponseTranslator(completion_id="c", created=1, model="m",
-                                    filters=[StopFilter(["###", "END"])], include_usage=True)
+    translator = ZaiTranslator(ResponseTranslator(
+        completion_id="c", created=1, model="m", filters=[StopFilter(["###", "END"])],
+        include_usage=True))
     frames = [Frame(phase="answer", delta=p) for p in ("one E", "ND two")]
     chunks, completion = run_translator(translator, frames)
     events = same_answer(chunks, completion)

@@ -8,14 +8,15 @@ from typing import Any
 import orjson
 import pytest
 
+from tests.unit.fixture_data import planning_registry
 from zproxy.api.anthropic.models import model_infos, page, upstream_model
 from zproxy.api.anthropic.request import MessagesRequest, parse_messages_request
 from zproxy.api.chat import plan_chat, prompt_tokens_estimate
 from zproxy.config import Settings, load_settings
-from zproxy.core.models import build_catalog
 from zproxy.errors import ClientRequestError
 
-CATALOG = build_catalog({}, {})
+PROVIDERS = planning_registry()
+CATALOG = PROVIDERS.catalog
 TABLE = Settings().anthropic_model_map
 USER = [{"role": "user", "content": "hi"}]
 
@@ -185,7 +186,7 @@ def test_count_tokens_needs_no_max_tokens_and_grows_with_tools() -> None:
     plain = parse(base, count_only=True).chat
     assert plain.max_tokens is None and not plain.stream
     tools = [{"name": "f", "input_schema": {"type": "object"}}]
-    counts = [prompt_tokens_estimate(plan_chat(parse(b, count_only=True).chat, CATALOG,
+    counts = [prompt_tokens_estimate(plan_chat(parse(b, count_only=True).chat, PROVIDERS,
                                                settings))
               for b in (base, {**base, "system": "be brief " * 50}, {**base, "tools": tools})]
     assert counts[0] < counts[1] and counts[0] < counts[2]

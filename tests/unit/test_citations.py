@@ -13,13 +13,21 @@ from hypothesis import strategies as st
 from tests.fakes.zai_script import resolve_fixtures_dir
 from zproxy.core.events import Content, Event, ToolBlock
 from zproxy.providers.zai.buffer import MessageRenderer
+from zproxy.providers.zai.search import search_results, search_sources
 from zproxy.providers.zai.wire import parse_frame
 from zproxy.sse import SSEDecoder
-from zproxy.translate.citations import CitationFilter, search_sources
+from zproxy.translate.citations import CitationFilter
 
 FIXTURES = resolve_fixtures_dir(None)
 URL1 = "https://redis.io/blog/redis-8-ga/"
 URL2 = "https://redis.io/docs/latest/develop/data-types/vector-sets/"
+
+
+def add_block(flt: CitationFilter, block: ToolBlock) -> None:
+    """What the Z.AI decoder does with a search block: its results go to the filter."""
+    results = search_results(block)
+    if results is not None:
+        flt.add_results(results)
 
 
 def fixture_events(name: str) -> list[Event]:
@@ -37,7 +45,7 @@ def run(events: list[Event], flt: CitationFilter, *, char_chunks: bool = False) 
     out = []
     for event in events:
         if isinstance(event, ToolBlock):
-            flt.add_block(event)
+            add_block(flt, event)
         elif isinstance(event, Content):
             pieces = list(event.text) if char_chunks else [event.text]
             out += [flt.feed(piece) for piece in pieces]
@@ -95,7 +103,7 @@ def test_fixture_one_char_chunks_give_identical_results() -> None:
 def test_upstream_numbering_keeps_index() -> None:
     flt = CitationFilter(numbering="upstream", sources_list=False)
     block = search_block([result(7, URL1, ref_id="turn0search0")])
-    flt.add_block(block)
+    add_block(flt, block)
     assert flt.feed("x【turn0search0】") == f"x[[7]]({URL1})"
     assert flt.flush() == ""
 
@@ -105,7 +113,7 @@ def test_upstream_numbering_keeps_index() -> None:
 
 def test_numbering_follows_first_citation_and_repeats_reuse_number() -> None:
     flt = CitationFilter(sources_list=False)
-    flt.add_block(search_block([result(1, URL1, ref_id="turn0search0"),
+    add_block(flt, search_block([result(1, URL1, ref_id="turn0search0"),
                                 result(2, URL2, ref_id="turn0search1")]))
     out = flt.feed("a【turn0search1】 b【turn0search0】 c【turn0search1】") + flt.flush()
     assert out == f"a[[1]]({URL2}) b[[2]]({URL1}) c[[1]]({URL2})"
@@ -115,7 +123,7 @@ def test_numbering_follows_first_citation_and_repeats_reuse_number() -> None:
 @pytest.mark.parametrize("marker", ["【2】", "【2†L3-L9】", "【2†Vector sets†ignored】"])
 def test_numeric_markers_use_upstream_index(marker: str) -> None:
     flt = CitationFilter(sources_list=False)
-    flt.add_block(search_block([result(1, URL1), result(2, URL2)]))
+    add_block(flt, search_block([result(1, URL1), result(2, URL2)]))
     assert flt.feed(f"see{marker}.") == f"see[[1]]({URL2})."
 
 
@@ -128,7 +136,7 @@ def test_self_describing_marker_is_linked_without_a_block() -> None:
 @pytest.mark.parametrize("text", ["【注意】这是", "【turn9search9】", "【99】", "【】", "a】b"])
 def test_unknown_markers_and_plain_brackets_are_unchanged(text: str) -> None:
     flt = CitationFilter()
-    flt.add_block(search_block([result(1, URL1, ref_id="turn0search0")]))
+    add_block(flt, search_block([result(1, URL1, ref_id="turn0search0")]))
     assert flt.feed(text) + flt.flush() == text
     assert flt.annotations() == []
 
@@ -142,7 +150,7 @@ def test_text_without_bracket_passes_through_unchanged() -> None:
 
 def test_incomplete_marker_is_held_then_released() -> None:
     flt = CitationFilter(sources_list=False)
-    flt.add_block(search_block([result(1, URL1, ref_id="turn0search0")]))
+    add_block(flt, search_block([result(1, URL1, ref_id="turn0search0")]))
     assert flt.feed("before 【turn0se") == "before "
     assert flt.feed("arch0】 after") == f"[[1]]({URL1}) after"
     assert flt.feed("tail 【unfinished") == "tail "
@@ -158,25 +166,25 @@ def test_hold_is_capped() -> None:
 
 def test_cap_applies_to_complete_markers_too() -> None:
     flt = CitationFilter(max_marker=8, sources_list=False)
-    flt.add_block(search_block([result(1, URL1, ref_id="turn0search0")]))
+    add_block(flt, search_block([result(1, URL1, ref_id="turn0search0")]))
     assert flt.feed("【turn0search0】") == "【turn0search0】"
 
 
 def test_nested_open_bracket_restarts_marker() -> None:
     flt = CitationFilter(sources_list=False)
-    flt.add_block(search_block([result(1, URL1, ref_id="turn0search0")]))
+    add_block(flt, search_block([result(1, URL1, ref_id="turn0search0")]))
     text = "【x【turn0search0】"
     one = flt.feed(text) + flt.flush()
     assert one == f"【x[[1]]({URL1})"
     chars = CitationFilter(sources_list=False)
-    chars.add_block(search_block([result(1, URL1, ref_id="turn0search0")]))
+    add_block(chars, search_block([result(1, URL1, ref_id="turn0search0")]))
     assert "".join(chars.feed(c) for c in text) + chars.flush() == one
     assert chars.annotations() == flt.annotations()
 
 
 def test_annotation_offsets_count_all_output() -> None:
     flt = CitationFilter(sources_list=False)
-    flt.add_block(search_block([result(1, URL1, ref_id="turn0search0")]))
+    add_block(flt, search_block([result(1, URL1, ref_id="turn0search0")]))
     out = flt.feed("你好 【tur") + flt.feed("n0search0】 and ") + flt.feed("again【turn0search0】")
     out += flt.flush()
     assert link_texts(out, flt) == [f"[[1]]({URL1})"] * 2
@@ -185,7 +193,7 @@ def test_annotation_offsets_count_all_output() -> None:
 def test_url_with_parentheses_is_escaped() -> None:
     url = "https://en.wikipedia.org/wiki/Redis_(software)"
     flt = CitationFilter(sources_list=False)
-    flt.add_block(search_block([result(1, url, ref_id="r")]))
+    add_block(flt, search_block([result(1, url, ref_id="r")]))
     out = flt.feed("【r】")
     assert out == "[[1]](https://en.wikipedia.org/wiki/Redis_%28software%29)"
     assert flt.annotations()[0]["url_citation"]["url"] == url
@@ -204,32 +212,32 @@ def test_result_text_is_parsed_when_browser_is_missing() -> None:
 
 def test_non_search_blocks_are_ignored() -> None:
     flt = CitationFilter()
-    flt.add_block(ToolBlock(id="c", name="get_weather", metadata={"result": None}))
-    flt.add_block(search_block([result(1, "javascript:alert(1)", ref_id="x")]))
+    add_block(flt, ToolBlock(id="c", name="get_weather", metadata={"result": None}))
+    add_block(flt, search_block([result(1, "javascript:alert(1)", ref_id="x")]))
     assert flt.sources() == []
     assert flt.feed("【x】") + flt.flush() == "【x】"
 
 
 def test_later_version_of_a_block_replaces_the_earlier_one() -> None:
     flt = CitationFilter(sources_list=False)
-    flt.add_block(search_block([result(1, URL1, ref_id="turn0search0")]))
-    flt.add_block(search_block([result(1, URL2, ref_id="turn0search0")]))
+    add_block(flt, search_block([result(1, URL1, ref_id="turn0search0")]))
+    add_block(flt, search_block([result(1, URL2, ref_id="turn0search0")]))
     assert flt.feed("【turn0search0】") == f"[[1]]({URL2})"
     assert [s.url for s in flt.sources()] == [URL2]
 
 
 def test_no_listing_without_citations_unless_asked() -> None:
     quiet = CitationFilter()
-    quiet.add_block(search_block([result(1, URL1)]))
+    add_block(quiet, search_block([result(1, URL1)]))
     assert quiet.feed("no cites") + quiet.flush() == "no cites"
     loud = CitationFilter(list_uncited=True)
-    loud.add_block(search_block([result(1, URL1, title="A [b]"), result(2, URL1)]))
+    add_block(loud, search_block([result(1, URL1, title="A [b]"), result(2, URL1)]))
     assert loud.feed("x") + loud.flush() == f"x\n\nSources:\n1. [A \\[b\\]]({URL1})"
 
 
 def test_sources_list_can_be_disabled() -> None:
     flt = CitationFilter(sources_list=False)
-    flt.add_block(search_block([result(1, URL1, ref_id="r")]))
+    add_block(flt, search_block([result(1, URL1, ref_id="r")]))
     assert flt.feed("a【r】") + flt.flush() == f"a[[1]]({URL1})"
     assert flt.stopped is False
 
@@ -242,7 +250,7 @@ def test_any_chunking_gives_the_same_output(tokens: list[str], cuts: list[int]) 
 
     def fresh() -> CitationFilter:
         flt = CitationFilter(max_marker=12)
-        flt.add_block(search_block([result(1, URL1, ref_id="turn0search0")]))
+        add_block(flt, search_block([result(1, URL1, ref_id="turn0search0")]))
         return flt
 
     whole = fresh()

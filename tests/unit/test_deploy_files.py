@@ -96,11 +96,26 @@ def test_dockerignore_keeps_caches_and_secrets_out_but_not_the_sources() -> None
 
 def test_render_blueprint_generates_the_client_key() -> None:
     blueprint = yaml.safe_load((ROOT / "render.yaml").read_text("utf-8"))
-    (service,) = blueprint["services"]
+    service = next(s for s in blueprint["services"] if s["type"] == "web")
     env = {var["key"]: var for var in service["envVars"]}
     assert env["AUTH_TOKEN"].get("generateValue") is True
     assert "sync" not in env["AUTH_TOKEN"]
     assert service["healthCheckPath"] == "/health"
+
+
+def test_render_blueprint_wires_its_private_key_value_through_redis_url() -> None:
+    blueprint = yaml.safe_load((ROOT / "render.yaml").read_text("utf-8"))
+    by_type = {s["type"]: s for s in blueprint["services"]}
+    web, store = by_type["web"], by_type["keyvalue"]
+    env = {var["key"]: var for var in web["envVars"]}
+    assert env["REDIS_URL"]["fromService"] == {"type": "keyvalue", "name": store["name"],
+                                               "property": "connectionString"}
+    assert store["ipAllowList"] == []  # required by Render; empty: private network only
+    assert store["maxmemoryPolicy"] == "noeviction"
+    values = {k: v["value"] for k, v in env.items() if "value" in v}
+    settings = load_settings(environ=values | {"REDIS_URL": "redis://red-x:6379"},
+                             env_files=[])
+    assert settings.redis_url == "redis://red-x:6379" and settings.workers >= 1
 
 
 def test_batch_files_are_checked_out_with_crlf() -> None:

@@ -119,6 +119,6 @@ def test_the_scanner_finds_what_it_should() -> None:
     raised = raised_codes()
     assert "api/schema.py" in raised["invalid_json"]  # positional slot of _bad()
     assert "api/schema.py" in raised["invalid_value"]  # _bad()'s default
-    assert "providers/zai/vision.py" in raised["invalid_image"]
+    assert "images.py" in raised["invalid_image"]
     assert "errors.py" in raised["upstream_timeout"]  # default_code
-    assert "api/chat.py" in raised["vision_requires_token"]  # keyword
+    assert "providers/zai/provider.py" in raised["vision_requires_token"]  # keyword

@@ -131,3 +131,75 @@ def test_pure_module_does_not_import_aiohttp(name: str) -> None:
 def test_module_imports_on_its_own(name: str) -> None:
     code, text = _alone_results()[name]
     assert code == 0, text
+
+
+# --- the layout's import rules (house-style §2b): data flows one way --------------------------
+
+PROVIDER_PACKAGES = ("zproxy.providers.zai", "zproxy.providers.k2think",
+                     "zproxy.providers.longcat")
+
+
+def _imports(path: Path) -> set[str]:
+    import ast
+
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return {n for n in names if n.startswith(("zproxy.", "aiohttp"))}
+
+
+def _modules(prefix: str) -> dict[str, set[str]]:
+    found = {}
+    for name in ALL:
+        if name == prefix or name.startswith(prefix + "."):
+            spec = name.replace(".", "/")
+            path = ROOT / f"{spec}.py"
+            if not path.exists():
+                path = ROOT / spec / "__init__.py"
+            found[name] = _imports(path)
+    return found
+
+
+def _under(name: str, prefixes: tuple[str, ...]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+def test_core_imports_nothing_above_it() -> None:
+    modules = _modules("zproxy.core")
+    assert "zproxy.core.provider" in modules and "zproxy.core.events" in modules
+    for name, imported in modules.items():
+        bad = {i for i in imported if not _under(i, ("zproxy.core", "zproxy.errors"))}
+        assert not bad, f"{name} imports {sorted(bad)}"
+
+
+@pytest.mark.parametrize("name", ["zproxy.core.events", "zproxy.core.provider",
+                                  "zproxy.core.markup", "zproxy.core.text",
+                                  "zproxy.core.failures", "zproxy.core.plan",
+                                  "zproxy.core.models"])
+def test_core_module_does_not_import_aiohttp(name: str) -> None:
+    code, out, err = _run(["-c", _PURE_CHECK.format(name=name)])
+    assert code == 0, err
+    assert out == "", f"{name} pulls in {out}"
+
+
+def test_front_doors_and_engine_import_no_provider() -> None:
+    modules = {**_modules("zproxy.api"), **_modules("zproxy.translate"),
+               **_modules("zproxy.tools")}
+    assert "zproxy.api.chat" in modules
+    for name, imported in modules.items():
+        bad = {i for i in imported if _under(i, PROVIDER_PACKAGES)}
+        assert not bad, f"{name} imports {sorted(bad)}"
+
+
+def test_providers_import_neither_each_other_nor_the_api() -> None:
+    for package in PROVIDER_PACKAGES:
+        others = tuple(p for p in PROVIDER_PACKAGES if p != package)
+        for name, imported in _modules(package).items():
+            bad = {i for i in imported
+                   if _under(i, (*others, "zproxy.api", "zproxy.providers.registry",
+                                 "zproxy.translate", "zproxy.app", "zproxy.keys"))}
+            assert not bad, f"{name} imports {sorted(bad)}"

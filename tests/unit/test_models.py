@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from zproxy.core.models import (
-    VLM_SERVERS,
-    ModelCatalog,
-    ModelSpec,
-    ResolvedModel,
-    default_models,
-    model_object,
-)
+from zproxy.core.models import ModelCatalog, ModelSpec, ResolvedModel, model_object
 from zproxy.errors import NotFoundError
+from zproxy.providers.zai.models import VLM_SERVERS, default_models
 
 CATALOG = ModelCatalog(default_models())
 

@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
+from zproxy.api.chat import normalize
 from zproxy.api.schema import parse_chat_request
-from zproxy.core.models import VLM_SERVERS, ModelCatalog, default_models
+from zproxy.core.models import ModelCatalog
+from zproxy.providers.zai.models import VLM_SERVERS, default_models
 from zproxy.providers.zai.request import (
     UpstreamRequest,
     build_upstream_request,
@@ -29,7 +31,7 @@ def _build(body: dict[str, Any], **resolve: Any) -> UpstreamRequest:
     model = CATALOG.resolve(chat.model, enable_thinking=chat.enable_thinking,
                             web_search=chat.web_search, **resolve)
     counter = itertools.count(1)
-    return build_upstream_request(chat, model, chat.messages,
+    return build_upstream_request(normalize(chat, model, chat.messages),
                                   new_id=lambda: f"id-{next(counter)}", now=NOW)
 
 

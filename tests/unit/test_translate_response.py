@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.unit.fixture_data import ERROR_FILES, fixture_frames, manifest, split_at
+from tests.unit.fixture_data import (
+    ERROR_FILES,
+    ZaiTranslator,
+    fixture_frames,
+    manifest,
+    planning_registry,
+    split_at,
+)
 from zproxy import errors
 from zproxy.core.events import Content, Event, Reasoning, ToolBlock, ToolCall
 from zproxy.providers.zai.wire import Frame
@@ -18,9 +25,9 @@ from zproxy.translate.response import ResponseTranslator, StopFilter, estimate_t
 FAST = settings(max_examples=50, deadline=None)
 
 
-def _translator(**kw: Any) -> ResponseTranslator:
-    return ResponseTranslator(completion_id="chatcmpl-1", created=1700000000, model="GLM-4.6",
-                              **kw)
+def _translator(**kw: Any) -> Any:
+    return ZaiTranslator(ResponseTranslator(completion_id="chatcmpl-1", created=1700000000,
+                                            model="GLM-4.6", **kw))
 
 
 def _deltas(chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -173,8 +180,8 @@ def test_done_frame_marks_translator_done_and_stops_reading_the_batch() -> None:
 
 
 def test_tool_blocks_reach_totals_and_callback() -> None:
-    seen: list[ToolBlock] = []
-    translator, chunks = _run("native_tool_call.sse", on_block=seen.append)
+    translator, chunks = _run("native_tool_call.sse")
+    seen = [e for e in translator.decoded if isinstance(e, ToolBlock)]
     assert [b.id for b in seen] == ["call_fyh97tn03ow", "call_fyh97tn03ow"]
     assert translator.totals.blocks["call_fyh97tn03ow"].metadata["result"] is None
     assert _text(chunks) == "Opening Google for you"
@@ -437,11 +444,12 @@ def test_the_edit_index_unit_setting_reaches_the_renderer() -> None:
     from zproxy.api.chat import plan_chat
     from zproxy.api.schema import parse_chat_request
     from zproxy.config import Settings
-    from zproxy.core.models import ModelCatalog, default_models
 
     chat = parse_chat_request(b'{"model":"GLM-4.5","messages":[{"role":"user","content":"hi"}]}')
     settings = Settings(edit_index_unit="utf16")
-    translator = plan_chat(chat, ModelCatalog(default_models()), settings).translator(settings)
+    plan = plan_chat(chat, planning_registry(settings), settings)
+    # the Z.AI call builds its decoder from the setting (`ZaiProvider.call`)
+    translator = ZaiTranslator(plan.translator(settings), settings.edit_index_unit)
     # "<det" is held (it may open a block), so the edit lands in unsent text. "😀" is two
     # UTF-16 units: unit 3 is code point 2, right after "a😀" (code points would keep "<").
     translator.feed([Frame(phase="answer", delta="a😀<det")])

@@ -19,17 +19,15 @@ from pytest_aiohttp import AiohttpServer
 from tests.fakes.zai import FakeZai
 from zproxy import errors
 from zproxy.errors import ClientRequestError
-from zproxy.providers.zai.vision import (
+from zproxy.images import (
     GuardedResolver,
     ImageInput,
     check_url,
     fetch_image,
-    file_descriptor,
-    image_part,
     is_forbidden_address,
     parse_data_url,
-    upload_image,
 )
+from zproxy.providers.zai.vision import file_descriptor, image_part, upload_image
 
 
 def tiny_png() -> bytes:

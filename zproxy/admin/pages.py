@@ -38,6 +38,8 @@ def _int_id(request: web.Request) -> int:
 
 def _fields(form: Any) -> dict[str, Any]:
     values: dict[str, Any] = {n: str(form.get(n, "")).strip() for n in FIELDS if n in form}
+    if str(form.get("provider", "")).strip():
+        values["provider"] = str(form["provider"]).strip()
     if "label" in values:
         values["label"] = values["label"] or None
     for name in ("priority", "weight"):
@@ -181,7 +183,8 @@ class AdminPages:
     async def tokens(self, request: web.Request) -> web.StreamResponse:
         service = request.app[TOKEN_SERVICE]
         return self._render(request, "admin/tokens.html", {
-            "title": "Tokens", "tokens": service.listing(), "pool": service.pool.snapshot()})
+            "title": "Tokens", "tokens": service.listing(), "pool": service.pool.snapshot(),
+            "providers": service.providers})
 
     async def add(self, request: web.Request, form: Any) -> web.StreamResponse:
         tokens, _ = parse_import(str(form.get("tokens", "")))

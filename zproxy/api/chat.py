@@ -1,9 +1,11 @@
 """One chat completion, end to end: plan it, run it, translate it.
 
-`plan_chat` is pure: the client request becomes the upstream request plus everything the
-response side needs (model, tool context, ids). `stream_chat` and `complete_chat` run the
-same translator over the upstream frames; the first yields SSE bytes per upstream read, the
-second returns one `chat.completion` object.
+`plan_chat` is pure: the client request is routed to its provider by model name
+(`zproxy.providers.registry`), becomes a provider-neutral `NormalizedRequest` (tools
+rendered, sizes checked) and the provider's `Prepared` call, plus everything the response side
+needs (tool context, ids). `stream_chunks` and `complete_chat` run the same translator over
+the provider's events; the first yields chunk lists per upstream read, the second returns
+one `chat.completion` object. No provider is imported here: only the interface.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import time
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -27,25 +28,14 @@ from zproxy.api.stream import DONE, encode_chunks
 from zproxy.config import Settings
 from zproxy.core.events import ToolCall
 from zproxy.core.models import ModelCatalog, ResolvedModel
+from zproxy.core.plan import NormalizedRequest
+from zproxy.core.provider import Prepared, Provider, ProviderCall
+from zproxy.core.trace import Trace
 from zproxy.errors import ClientRequestError, UpstreamError
 from zproxy.ids import random_hex, random_uuid
+from zproxy.images import ImageInput, fetch_image, parse_data_url
 from zproxy.limits import check_chat_size
-from zproxy.providers.zai.buffer import MessageRenderer
-from zproxy.providers.zai.client import Trace, UpstreamClient
-from zproxy.providers.zai.conversations import (
-    ChatBinding,
-    ConversationStore,
-    PersistedPlan,
-    plan_persisted,
-)
-from zproxy.providers.zai.request import (
-    UpstreamRequest,
-    build_upstream_request,
-    convert_messages,
-    image_urls,
-)
-from zproxy.providers.zai.signing import signature_prompt
-from zproxy.providers.zai.vision import ImageInput, fetch_image, parse_data_url
+from zproxy.providers.registry import ProviderRegistry
 from zproxy.tools import (
     ParserOptions,
     ToolCallParser,
@@ -72,10 +62,15 @@ RETRY_TIMEOUT_S = 60.0
 class ChatPlan:
     chat: ChatRequest
     model: ResolvedModel
-    upstream: UpstreamRequest
+    provider: Provider
+    prepared: Prepared
     tools: ToolContext | None
     completion_id: str
     created: int
+
+    @property
+    def request(self) -> NormalizedRequest:
+        return self.prepared.request
 
     def may_retry(self, settings: Settings) -> bool:
         """Corrective tool-call retries; not for persisted chats, whose turn is spent."""
@@ -89,33 +84,22 @@ class ChatPlan:
         filters: list[ContentFilter] = []
         citations = None
         if self.model.search:
-            citations = CitationFilter(sources_list=settings.search_sources_list)
+            citations = CitationFilter(sources_list=settings.search_sources_list,
+                                       list_uncited=not self.provider.info.cites_inline)
             filters.append(citations)
         if self.chat.stop:
             filters.append(StopFilter(self.chat.stop))
         return ResponseTranslator(
             completion_id=self.completion_id, created=self.created, model=self.chat.model,
             include_usage=self.chat.include_usage, max_tokens=self.chat.max_tokens,
-            prompt_chars=_prompt_chars(self.upstream.body["messages"]), parser=parser,
-            filters=filters, renderer=MessageRenderer(settings.edit_index_unit),
-            on_block=citations.add_block if citations else None,
+            prompt_chars=self.prepared.prompt_chars, parser=parser, filters=filters,
+            on_results=citations.add_results if citations else None,
             annotations=citations.annotations if citations else None)
-
-
-def _prompt_chars(messages: list[dict[str, Any]]) -> int:
-    total = 0
-    for message in messages:
-        content = message.get("content")
-        if isinstance(content, str):
-            total += len(content)
-        elif isinstance(content, list):
-            total += sum(len(p.get("text", "")) for p in content if isinstance(p, dict))
-    return total
 
 
 def prompt_tokens_estimate(plan: ChatPlan) -> int:
     """The prompt's token estimate, counted exactly as the usage estimate counts it."""
-    return estimate_tokens(_prompt_chars(plan.upstream.body["messages"]))
+    return estimate_tokens(plan.prepared.prompt_chars)
 
 
 def _thinking(chat: ChatRequest, settings: Settings) -> bool | None:
@@ -134,35 +118,43 @@ def _render(chat: ChatRequest, messages: list[dict[str, Any]], settings: Setting
         nonce=nonce, custom_prompt=settings.tool_custom_prompt)
 
 
-def _check_images(model: ResolvedModel, urls: list[str], settings: Settings) -> tuple[str, ...]:
-    """The image URLs to upload; refuses images a model or a guest session cannot take."""
+def image_urls(messages: list[dict[str, Any]]) -> list[str]:
+    """Every `image_url` URL in the messages, in order."""
+    urls = []
+    for message in messages:
+        content = message.get("content")
+        for part in content if isinstance(content, list) else ():
+            if isinstance(part, dict) and part.get("type") == "image_url":
+                image = part.get("image_url")
+                url = image.get("url") if isinstance(image, dict) else image
+                if isinstance(url, str):
+                    urls.append(url)
+    return urls
+
+
+def _check_images(model: ResolvedModel, urls: list[str], catalog: ModelCatalog,
+                  settings: Settings) -> tuple[str, ...]:
+    """The image URLs to load; refuses images a model cannot take."""
     if not urls:
         return ()
     if not model.spec.vision:
-        raise ClientRequestError(
-            f"The model `{model.spec.id}` does not accept images: use GLM-4.5V or GLM-4.6V",
-            param="messages", code="model_not_vision")
-    if not settings.upstream_tokens:
-        raise ClientRequestError(
-            "Image input needs a Z.AI account: guest sessions cannot upload images. "
-            "Set ZAI_TOKEN to a Z.AI user token.", param="messages",
-            code="vision_requires_token")
+        seeing = [s.id for s in catalog if s.vision and s.provider == model.spec.provider]
+        hint = f": use {' or '.join(seeing)}" if seeing else ""
+        raise ClientRequestError(f"The model `{model.spec.id}` does not accept images{hint}",
+                                 param="messages", code="model_not_vision")
     return tuple(u for u in urls if u.startswith("data:") or settings.vision_fetch_remote)
 
 
-def _persisted_plans(chat: ChatRequest, model: ResolvedModel, messages: list[dict[str, Any]],
-                     settings: Settings, nonce: str,
-                     conversations: ConversationStore | None) -> tuple[PersistedPlan, ...]:
-    """Continue a remembered upstream chat when the history extends one, else start fresh."""
-    fresh = plan_persisted(messages, None)
-    found = conversations.lookup(model.spec.upstream_id, chat.messages) if conversations else None
-    if found is None:
-        return (fresh,)
-    binding, start = found
-    new, _ = _render(chat, chat.messages[start:], settings, nonce)
-    new = [m for m in new if m.get("role") != "system"] or new
-    plan = plan_persisted(new, (binding, 0))
-    return (plan, fresh) if plan.binding is not None else (fresh,)
+def normalize(chat: ChatRequest, model: ResolvedModel, messages: list[dict[str, Any]], *,
+              images: tuple[str, ...] = (),
+              render: Callable[[int], list[dict[str, Any]]] | None = None,
+              ) -> NormalizedRequest:
+    """The provider-neutral request for rendered `messages`."""
+    return NormalizedRequest(
+        model=model, messages=messages, stream=chat.stream, max_tokens=chat.max_tokens,
+        temperature=chat.temperature, top_p=chat.top_p,
+        json_mode=bool(chat.response_format), images=images, history=chat.messages,
+        render=render)
 
 
 def _nonce(chat: ChatRequest, settings: Settings, rng: random.Random | None) -> str:
@@ -175,26 +167,26 @@ def _nonce(chat: ChatRequest, settings: Settings, rng: random.Random | None) -> 
     return ""
 
 
-def plan_chat(chat: ChatRequest, catalog: ModelCatalog, settings: Settings, *,
-              conversations: ConversationStore | None = None, now: float | None = None,
-              rng: random.Random | None = None,
+def plan_chat(chat: ChatRequest, providers: ProviderRegistry, settings: Settings, *,
+              now: float | None = None, rng: random.Random | None = None,
               new_id: Callable[[], str] = random_uuid) -> ChatPlan:
-    model = catalog.resolve(chat.model, enable_thinking=_thinking(chat, settings),
-                            web_search=chat.web_search)
+    provider, model = providers.route(chat.model, enable_thinking=_thinking(chat, settings),
+                                      web_search=chat.web_search)
     nonce = _nonce(chat, settings, rng)
     check_chat_size(chat.messages, settings)
     messages, tools = _render(chat, chat.messages, settings, nonce)
     if not messages:  # e.g. an Anthropic turn of thinking blocks only: nothing to ask
         raise ClientRequestError("The request has no message content to send",
                                  param="messages", code="invalid_type")
-    uploads = _check_images(model, image_urls(messages), settings)
-    plans = (_persisted_plans(chat, model, messages, settings, nonce, conversations)
-             if model.spec.persisted else ())
+    uploads = _check_images(model, image_urls(messages), providers.catalog, settings)
+
+    def render(start: int) -> list[dict[str, Any]]:
+        return _render(chat, chat.messages[start:], settings, nonce)[0]
+
     when = time.time() if now is None else now
-    upstream = build_upstream_request(chat, model, messages, new_id=new_id,
-                                      now=datetime.fromtimestamp(when, UTC), plans=plans)
-    upstream = dataclasses.replace(upstream, image_urls=uploads)
-    return ChatPlan(chat=chat, model=model, upstream=upstream, tools=tools,
+    request = normalize(chat, model, messages, images=uploads, render=render)
+    prepared = provider.prepare(request, now=when, new_id=new_id)
+    return ChatPlan(chat=chat, model=model, provider=provider, prepared=prepared, tools=tools,
                     completion_id=f"chatcmpl-{random_hex(24)}", created=int(when))
 
 
@@ -202,37 +194,19 @@ async def load_images(plan: ChatPlan, session: aiohttp.ClientSession,
                       settings: Settings) -> ChatPlan:
     """Decode data: URLs and fetch http(s) ones (when enabled), before any upstream call."""
     images: dict[str, ImageInput] = {}
-    for url in plan.upstream.image_urls:
+    for url in plan.request.images:
         if url.startswith("data:"):
             images[url] = parse_data_url(url, max_bytes=settings.vision_max_bytes)
         else:
             images[url] = await fetch_image(session, url, max_bytes=settings.vision_max_bytes,
                                             allow_private=settings.vision_allow_private)
-    return dataclasses.replace(plan, upstream=dataclasses.replace(plan.upstream,
-                                                                  images=images))
-
-
-def forget_stale(plan: ChatPlan, trace: Trace, conversations: ConversationStore | None) -> None:
-    """A remembered chat the upstream refused is forgotten, whether or not the request then
-    succeeded, so the next request does not try it again."""
-    if conversations is not None and trace.stale_chat and plan.upstream.plans:
-        binding = plan.upstream.plans[0].binding
-        if binding is not None:
-            conversations.forget(binding)
-
-
-def remember_turn(plan: ChatPlan, reply: dict[str, Any], trace: Trace,
-                  conversations: ConversationStore) -> None:
-    """After a persisted-chat answer: map the history including it to the upstream chat."""
-    if trace.chat is None:
-        return
-    binding = ChatBinding(trace.chat.chat_id, trace.chat.message_id, trace.chat.credential,
-                          plan.model.spec.upstream_id)
-    conversations.remember(plan.model.spec.upstream_id, [*plan.chat.messages, reply], binding)
+    request = dataclasses.replace(plan.request, image_data=images)
+    return dataclasses.replace(plan, prepared=dataclasses.replace(plan.prepared,
+                                                                  request=request))
 
 
 async def corrective_retry(plan: ChatPlan, translator: ResponseTranslator,
-                           client: UpstreamClient, settings: Settings) -> list[ToolCall]:
+                           settings: Settings) -> list[ToolCall]:
     """One corrective re-ask naming exactly what failed (tool-calling.md §3.9).
 
     The original request is sent again with the model's failed output and the explanation
@@ -242,19 +216,19 @@ async def corrective_retry(plan: ChatPlan, translator: ResponseTranslator,
     info = translator.retry_info
     if info is None or plan.tools is None or not plan.may_retry(settings):
         return []
-    messages = plan.upstream.body["messages"] + convert_messages(corrective_messages(info))
-    body = {**plan.upstream.body, "messages": messages,
-            "signature_prompt": signature_prompt(messages)}
-    request = dataclasses.replace(plan.upstream, body=body, prompt=body["signature_prompt"])
+    messages = [*plan.request.messages, *corrective_messages(info)]
+    request = dataclasses.replace(plan.request, messages=messages)
     parser = ToolCallParser.for_context(plan.tools, start_index=len(translator.totals.calls))
     retry = ResponseTranslator(completion_id=plan.completion_id, created=plan.created,
                                model=plan.chat.model, parser=parser)
     log.info("tools.corrective_retry", reason=info.reason)
     try:
+        prepared = plan.provider.prepare(request, now=time.time(), new_id=random_uuid)
+        call = plan.provider.call(prepared, Trace())
         async with asyncio.timeout(RETRY_TIMEOUT_S):
-            async with aclosing(client.stream_chat(request, Trace())) as batches:
-                async for frames in batches:
-                    retry.feed(frames)
+            async with aclosing(call.events()) as batches:
+                async for events in batches:
+                    retry.feed(events)
                     if retry.stopped:
                         break
     except (UpstreamError, TimeoutError) as exc:
@@ -264,8 +238,7 @@ async def corrective_retry(plan: ChatPlan, translator: ResponseTranslator,
     return list(retry.totals.calls)
 
 
-async def stream_chunks(plan: ChatPlan, client: UpstreamClient, settings: Settings,
-                        trace: Trace, conversations: ConversationStore | None = None,
+async def stream_chunks(plan: ChatPlan, settings: Settings, trace: Trace,
                         ) -> AsyncGenerator[list[dict[str, Any]], None]:
     """`chat.completion.chunk` dicts: one list per upstream read, then the finish and usage.
 
@@ -274,52 +247,45 @@ async def stream_chunks(plan: ChatPlan, client: UpstreamClient, settings: Settin
     list comes with the first visible content: until then a failed upstream attempt is
     replaced by another without the client knowing (`zproxy.api.recovery`).
     """
-    run = RecoveringRun(client, plan.upstream, trace, lambda: plan.translator(settings),
-                        stream=True)
+    call = plan.provider.call(plan.prepared, trace)
+    run = RecoveringRun(call, trace, lambda: plan.translator(settings), stream=True)
     try:
         async with aclosing(run.chunks()) as lists:
             async for chunks in lists:
                 yield chunks
     finally:
-        forget_stale(plan, trace, conversations)
+        call.abandon()
     translator = run.translator
-    tail = translator.finish(await corrective_retry(plan, translator, client, settings))
+    tail = translator.finish(await corrective_retry(plan, translator, settings))
     trace.usage = translator.usage()
-    if conversations is not None:
-        remember_turn(plan, translator.completion()["choices"][0]["message"], trace,
-                      conversations)
-        await conversations.flush()  # before the last chunk: the next turn may go elsewhere
+    # before the last chunk: the next turn may go elsewhere
+    await call.remember(translator.completion()["choices"][0]["message"])
     if tail:
         yield tail
 
 
-async def stream_chat(plan: ChatPlan, client: UpstreamClient, settings: Settings,
-                      trace: Trace, conversations: ConversationStore | None = None,
+async def stream_chat(plan: ChatPlan, settings: Settings, trace: Trace,
                       ) -> AsyncGenerator[bytes, None]:
     """OpenAI SSE bytes: one yield per upstream read, then the finish, usage and [DONE]."""
-    async with aclosing(stream_chunks(plan, client, settings, trace, conversations)) as lists:
+    async with aclosing(stream_chunks(plan, settings, trace)) as lists:
         async for chunks in lists:
             yield encode_chunks(chunks)
     yield DONE
 
 
-async def complete_chat(plan: ChatPlan, client: UpstreamClient, settings: Settings,
-                        trace: Trace, conversations: ConversationStore | None = None,
-                        ) -> dict[str, Any]:
+async def complete_chat(plan: ChatPlan, settings: Settings, trace: Trace) -> dict[str, Any]:
     """One `chat.completion`; the whole response is the recovery window."""
-    run = RecoveringRun(client, plan.upstream, trace, lambda: plan.translator(settings),
-                        stream=False)
+    call: ProviderCall = plan.provider.call(plan.prepared, trace)
+    run = RecoveringRun(call, trace, lambda: plan.translator(settings), stream=False)
     try:
         async with aclosing(run.chunks()) as lists:
             async for _ in lists:
                 pass
     finally:
-        forget_stale(plan, trace, conversations)
+        call.abandon()
     translator = run.translator
-    translator.finish(await corrective_retry(plan, translator, client, settings))
+    translator.finish(await corrective_retry(plan, translator, settings))
     completion = translator.completion()
     trace.usage = completion["usage"]
-    if conversations is not None:
-        remember_turn(plan, completion["choices"][0]["message"], trace, conversations)
-        await conversations.flush()
+    await call.remember(completion["choices"][0]["message"])
     return completion

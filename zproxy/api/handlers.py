@@ -12,11 +12,11 @@ from zproxy import __version__
 from zproxy.api.chat import complete_chat, load_images, plan_chat, stream_chat
 from zproxy.api.schema import parse_chat_request
 from zproxy.api.stream import write_sse
-from zproxy.core.models import model_object
+from zproxy.core.models import ModelSpec, model_object
+from zproxy.core.trace import Trace
 from zproxy.errors import NotFoundError
-from zproxy.keys import CONVERSATIONS, IMAGE_HTTP, MODELS, SETTINGS, UPSTREAM
+from zproxy.keys import IMAGE_HTTP, MODELS, PROVIDERS, SETTINGS
 from zproxy.observability import meter
-from zproxy.providers.zai.client import Trace
 from zproxy.stats import API_CHAT
 
 
@@ -47,19 +47,22 @@ async def _chat(request: web.Request, trace: Trace) -> web.StreamResponse:
     found = meter(request)
     if found is not None:
         found.model, found.stream, found.api = chat.model, chat.stream, API_CHAT
-    conversations = request.app[CONVERSATIONS]
-    plan = plan_chat(chat, request.app[MODELS], settings, conversations=conversations)
-    if plan.upstream.image_urls:
+    plan = plan_chat(chat, request.app[PROVIDERS], settings)
+    if plan.request.images:
         plan = await load_images(plan, request.app[IMAGE_HTTP], settings)
-    client = request.app[UPSTREAM]
     if chat.stream:
-        batches = stream_chat(plan, client, settings, trace, conversations)
+        batches = stream_chat(plan, settings, trace)
         return await write_sse(request, batches, keepalive_s=settings.tool_keepalive_s)
-    return _json(await complete_chat(plan, client, settings, trace, conversations))
+    return _json(await complete_chat(plan, settings, trace))
+
+
+def describe_model(app: web.Application, spec: ModelSpec) -> dict[str, Any]:
+    """The `/v1/models` object: the OpenAI fields, capabilities and who serves it."""
+    return {**model_object(spec), **app[PROVIDERS].describe(spec)}
 
 
 async def list_models(request: web.Request) -> web.Response:
-    data = [model_object(spec) for spec in request.app[MODELS]]
+    data = [describe_model(request.app, spec) for spec in request.app[MODELS]]
     return _json({"object": "list", "data": data})
 
 
@@ -69,7 +72,7 @@ async def get_model(request: web.Request) -> web.Response:
     if spec is None:
         raise NotFoundError(f"The model `{name}` does not exist", param="model",
                             code="model_not_found")
-    return _json(model_object(spec))
+    return _json(describe_model(request.app, spec))
 
 
 async def health(request: web.Request) -> web.Response:

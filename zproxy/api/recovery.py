@@ -1,9 +1,9 @@
 """Transparent recovery: an upstream failure the client never sees.
 
-An attempt can fail after Z.AI answered 200: the connection resets or drops, a read times
-out, or an in-stream error frame says INTERNAL_ERROR, concurrency limit or captcha. While
+An attempt can fail after the upstream answered 200: the connection resets or drops, a read
+times out, or an in-stream error (Z.AI: INTERNAL_ERROR, concurrency limit or captcha). While
 none of that attempt's output has reached the client, the failure is invisible. Its
-translator and its held chunks are thrown away, and `UpstreamCall.recover` starts another
+translator and its held chunks are thrown away, and `ProviderCall.recover` starts another
 attempt (fresh signature, another credential when the failure was the credential's) within
 UPSTREAM_MAX_ATTEMPTS; a persisted chat's spent turn is never sent again (see `UpstreamCall`).
 
@@ -23,9 +23,9 @@ from typing import Any
 
 import structlog
 
+from zproxy.core.provider import ProviderCall
+from zproxy.core.trace import Trace
 from zproxy.errors import UpstreamError
-from zproxy.providers.zai.client import Trace, UpstreamCall, UpstreamClient
-from zproxy.providers.zai.request import UpstreamRequest
 from zproxy.translate.response import ResponseTranslator
 
 log = structlog.get_logger(__name__)
@@ -45,7 +45,7 @@ def visible(chunk: Chunk) -> bool:
 
 
 class RecoveringRun:
-    """Feeds the frames of one request's upstream attempts to a translator; on a failure
+    """Feeds the events of one request's upstream attempts to a translator; on a failure
     inside the window, starts over with a fresh translator and another attempt.
 
     `chunks()` yields the winning attempt's chunks up to `translator.end()`; afterwards
@@ -53,17 +53,16 @@ class RecoveringRun:
     yielded: the caller reads the translator when `chunks()` ends.
     """
 
-    def __init__(self, client: UpstreamClient, request: UpstreamRequest, trace: Trace,
+    def __init__(self, call: ProviderCall, trace: Trace,
                  new_translator: Callable[[], ResponseTranslator], *, stream: bool) -> None:
-        self._client = client
-        self._request = request
+        self._call = call
         self._trace = trace
         self._new_translator = new_translator
         self._stream = stream
         self.translator = new_translator()
 
     async def chunks(self) -> AsyncGenerator[list[Chunk], None]:
-        call = self._client.call(self._request, self._trace)
+        call = self._call
         committed = False
         while True:
             held: list[Chunk] = []
@@ -87,11 +86,11 @@ class RecoveringRun:
                 yield held  # an answer without visible content still has its role chunk
             return
 
-    async def _attempt(self, call: UpstreamCall) -> AsyncGenerator[list[Chunk], None]:
+    async def _attempt(self, call: ProviderCall) -> AsyncGenerator[list[Chunk], None]:
         translator = self.translator
-        async with aclosing(call.frames()) as batches:
-            async for frames in batches:
-                chunks = translator.feed(frames)
+        async with aclosing(call.events()) as batches:
+            async for events in batches:
+                chunks = translator.feed(events)
                 if chunks:
                     yield chunks
                 if translator.stopped:

@@ -87,10 +87,13 @@ class SearchItem:
 
 @dataclass(frozen=True, slots=True)
 class SearchResults:
-    """Results of a search the upstream ran for this answer; they become citations."""
+    """Results of a search the upstream ran for this answer; they become citations.
+    A later `SearchResults` with the same non-empty `key` replaces the earlier one (Z.AI
+    re-sends a search block whenever an edit rewrites it)."""
 
     items: tuple[SearchItem, ...]
     query: str = ""
+    key: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +116,9 @@ class Failure:
 
 @dataclass(frozen=True, slots=True)
 class Done:
-    """The upstream finished. Exactly one per stream; nothing after it counts."""
+    """The upstream finished. Exactly one per stream. Events after it in the same batch are
+    the decoder's final flush (held text released at the end); they are routed when the
+    response ends, exactly as a flush at EOF would be."""
 
     finish: FinishReason = "stop"
 

@@ -36,19 +36,13 @@ _CLASSES: Final[dict[str, type[errors.UpstreamError]]] = {
     "captcha": errors.UpstreamCaptchaError,
     "blocked": errors.UpstreamBlockedError,
     "version": errors.UpstreamVersionError,
-    "model_not_found": errors.UpstreamProtocolError,
-    "content_filter": errors.UpstreamProtocolError,
-    "bad_request": errors.UpstreamProtocolError,
+    "model_not_found": errors.UpstreamModelNotFound,
+    "content_filter": errors.UpstreamContentFilter,
+    "bad_request": errors.UpstreamBadRequest,
     "internal": errors.UpstreamInternalError,
     "upstream": errors.UpstreamUnavailable,
     "timeout": errors.UpstreamTimeout,
     "protocol": errors.UpstreamProtocolError,
-}
-
-_CODES: Final[dict[str, str]] = {
-    "model_not_found": "upstream_model_not_found",
-    "content_filter": "upstream_content_filter",
-    "bad_request": "upstream_bad_request",
 }
 
 _OUTCOMES: Final[tuple[tuple[type[errors.UpstreamError], Outcome], ...]] = (
@@ -61,7 +55,7 @@ _OUTCOMES: Final[tuple[tuple[type[errors.UpstreamError], Outcome], ...]] = (
 def upstream_error(kind: ErrorKind, message: str, *, http_status: int | None = None,
                    retry_after_s: float | None = None) -> errors.UpstreamError:
     """The exception for a classified failure; `message` should name the provider."""
-    error = _CLASSES[kind](message, code=_CODES.get(kind), upstream_status=http_status)
+    error = _CLASSES[kind](message, upstream_status=http_status)
     error.retry_after_s = retry_after_s
     return error
 

@@ -36,18 +36,20 @@ class _Channel:
     """Drops a segment's leading white space and holds its trailing white space, so blank
     lines around markup never reach the client and a later segment starts cleanly."""
 
-    __slots__ = ("_reasoning", "_held", "_started")
+    __slots__ = ("_reasoning", "_held", "_started", "_fresh")
 
     def __init__(self, reasoning: bool) -> None:
         self._reasoning = reasoning
         self._held = ""
         self._started = False
+        self._fresh = True   # at the start of a segment: leading white space goes
 
     def write(self, text: str, out: list[Event]) -> None:
-        if not self._started:
+        if self._fresh:
             text = text.lstrip()
             if not text:
                 return
+            self._fresh = False
             self._started = True
         body = text.rstrip()
         if not body:
@@ -60,10 +62,8 @@ class _Channel:
     def end_segment(self) -> None:
         """Markup ended the segment: its trailing white space goes; the next one starts
         after a single blank line, as the upstream rendered it."""
-        if self._started:
-            self._held = "\n\n"
-        else:
-            self._held = ""
+        self._held = "\n\n" if self._started else ""
+        self._fresh = True
 
 
 def _partial(rest: str, tokens: tuple[str, ...]) -> bool:

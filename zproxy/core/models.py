@@ -3,7 +3,9 @@
 Names are case-insensitive. Suffixes stack: `-thinking` turns reasoning on, `-search` web
 search, `-advanced-search` the advanced search server (`GLM-4.7-thinking-search` is valid).
 Request fields `enable_thinking` / `web_search` override whatever the name implies.
-Pure; no I/O. The catalogue can be extended at start-up (`ModelCatalog.with_overrides`).
+Pure; no I/O. Each provider lists its own models (`ProviderInfo.models`); the registry joins
+them with the operator's MODEL_MAP into one catalogue, the routing table
+(`zproxy.providers.registry`).
 """
 
 from __future__ import annotations
@@ -14,8 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from zproxy.errors import NotFoundError
-
-VLM_SERVERS: Final = ("vlm-image-search", "vlm-image-recognition", "vlm-image-processing")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,41 +65,6 @@ class ResolvedModel:
     def mcp_servers(self) -> tuple[str, ...]:
         extra = self.spec.search_servers if self.search else ()
         return self.spec.mcp_servers + tuple(s for s in extra if s not in self.spec.mcp_servers)
-
-
-def _family(base: ModelSpec, *, advanced: bool = False, thinking_variant: bool = True,
-            search_variant: bool = True) -> list[ModelSpec]:
-    specs = [base]
-    if thinking_variant:
-        specs.append(dataclasses.replace(base, id=f"{base.id}-Thinking", thinking=True))
-    if search_variant:
-        specs.append(dataclasses.replace(base, id=f"{base.id}-Search", search=True))
-    if advanced:
-        specs.append(dataclasses.replace(base, id=f"{base.id}-advanced-search", search=True,
-                                         mcp_servers=("advanced-search",)))
-    return specs
-
-
-def default_models() -> list[ModelSpec]:
-    # Z.AI: 2025 GLM-4.5 search requests also named the deep-web-search MCP server (ZY, XT).
-    glm45 = ModelSpec("GLM-4.5", "0727-360B-API", search_servers=("deep-web-search",),
-                      description="GLM-4.5 (355B MoE)")
-    specs = _family(glm45)
-    specs.append(ModelSpec("GLM-4.5-Air", "0727-106B-API", description="GLM-4.5-Air (106B)"))
-    specs.append(ModelSpec("GLM-4.5V", "glm-4.5v", vision=True, context_length=64_000,
-                           description="GLM-4.5V vision model"))
-    specs += _family(ModelSpec("GLM-4.6", "GLM-4-6-API-V1", context_length=200_000,
-                               description="GLM-4.6"), advanced=True)
-    specs.append(ModelSpec("GLM-4.6V", "glm-4.6v", thinking=True, vision=True, persisted=True,
-                           mcp_servers=VLM_SERVERS, preview_mode=False,
-                           description="GLM-4.6V vision model (persisted chat)"))
-    specs += _family(ModelSpec("GLM-4.7", "glm-4.7", persisted=True, context_length=200_000,
-                               description="GLM-4.7 (persisted chat)"), advanced=True)
-    specs += _family(ModelSpec("GLM-5", "glm-5", thinking=True, context_length=200_000,
-                               description="GLM-5"))
-    specs.append(ModelSpec("0808-360B-DR", "0808-360B-DR", search=True,
-                           description="Deep research"))
-    return [dataclasses.replace(s, provider="zai", owned_by="z.ai") for s in specs]
 
 
 _SUFFIXES: Final = (("-advanced-search", "advanced"), ("-thinking", "thinking"),
@@ -174,25 +139,20 @@ class ModelCatalog:
 
 
 _SPEC_FIELDS: Final = ("thinking", "search", "vision", "persisted", "preview_mode",
-                       "context_length", "description")
+                       "context_length", "description", "provider", "owned_by")
 
 
-def _spec_from_mapping(name: str, entry: Mapping[str, Any]) -> ModelSpec:
+def spec_from_mapping(name: str, entry: Mapping[str, Any]) -> ModelSpec:
+    """A MODEL_MAP object entry; `provider` picks who serves it (default: Z.AI)."""
     upstream_id = entry.get("upstream_id") or entry.get("upstream") or name
     fields = {key: entry[key] for key in _SPEC_FIELDS if key in entry}
     servers = entry.get("mcp_servers")
     if isinstance(servers, list):
         fields["mcp_servers"] = tuple(str(s) for s in servers)
+    flags = entry.get("flags")
+    if isinstance(flags, Mapping):
+        fields["flags"] = dict(flags)
     return ModelSpec(id=name, upstream_id=str(upstream_id), **fields)
-
-
-def build_catalog(model_map: Mapping[str, Any],
-                  aliases: Mapping[str, str]) -> ModelCatalog:
-    """The default catalogue plus the operator's MODEL_MAP and alias variables."""
-    extra = [_spec_from_mapping(name, entry) for name, entry in model_map.items()
-             if isinstance(entry, Mapping)]
-    renames = {name: target for name, target in model_map.items() if isinstance(target, str)}
-    return ModelCatalog(default_models()).with_overrides(extra, {**renames, **aliases})
 
 
 def model_object(spec: ModelSpec) -> dict[str, Any]:

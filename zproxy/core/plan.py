@@ -8,8 +8,8 @@ upstream call (system merging, flattening, signing are the provider's business).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from zproxy.core.models import ResolvedModel
@@ -22,7 +22,11 @@ class NormalizedRequest:
     `messages` are OpenAI-shaped, after tool rendering: roles `system`, `user`, `assistant`
     only (tool calls and results are already text, `zproxy.tools`); `content` is a string or
     a list of `{"type": "text"}` / `{"type": "image_url"}` parts. `images` lists every image
-    URL in them, in order.
+    URL in them, in order; `image_data` their bytes once the engine fetched them.
+
+    For providers that continue an upstream conversation (`sticky`), `history` is the
+    client's own message list and `render(start)` renders `history[start:]` the way
+    `messages` were rendered (tool prompt included), so only the new turns need be sent.
     """
 
     model: ResolvedModel
@@ -34,6 +38,9 @@ class NormalizedRequest:
     json_mode: bool = False          # response_format json_object / json_schema
     images: tuple[str, ...] = ()
     client_key: str = ""             # who asks (sticky conversations are kept per client)
+    image_data: Mapping[str, Any] = field(default_factory=dict)   # url -> zproxy.images.Image
+    history: Sequence[Mapping[str, Any]] = ()
+    render: Callable[[int], list[dict[str, Any]]] | None = None
 
     @property
     def thinking(self) -> bool:

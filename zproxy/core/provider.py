@@ -4,10 +4,12 @@ Two layers:
 
 - **What the engine calls.** `Provider.info` describes the provider (name, models,
   capabilities, conversation mode, the variables that configure its credentials);
-  `available()` says whether it can serve at all (a credential or a guest mode); `call(request,
-  trace)` returns a `ProviderCall` whose `events()` yields the decoded events of each upstream
-  read and whose `recover(error)` says whether a failed attempt may be replaced by another
-  (only while nothing reached the client: `zproxy.api.recovery`).
+  `available()` says whether it can serve at all (a credential or a guest mode);
+  `prepare(request)` (pure, at plan time) refuses what the provider cannot do with a
+  `ClientRequestError` and returns a `Prepared` call; `call(prepared, trace)` returns a
+  `ProviderCall` whose `events()` yields the decoded events of each upstream read and whose
+  `recover(error)` says whether a failed attempt may be replaced by another (only while
+  nothing reached the client: `zproxy.api.recovery`).
 - **What a provider is built from.** Pure parts, tested without a network: `build(...)` turns
   a `NormalizedRequest` into an `UpstreamCall` (method, URL, headers, body), a `Decoder`
   (`feed(bytes)`/`flush()` → events, ending with exactly one `Done`), `classify(status,
@@ -19,7 +21,7 @@ Nothing here imports aiohttp or any provider; providers import this, never each 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -62,6 +64,7 @@ class ProviderInfo:
     credential_env: tuple[str, ...] = ()
     guest: bool = False
     token_help: str = ""               # how a user gets a token, for /docs and the 503
+    cites_inline: bool = False         # answers cite results with markers (Z.AI 【turn0search0】)
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 120.0
 
@@ -100,6 +103,48 @@ class CredentialSource(Protocol):
         ...
 
 
+class StoredTokens(Protocol):
+    """The admin store's tokens of one provider (`zproxy.pool`): priority, weight, health
+    and cool-downs are the pool's, shared by every provider. A failure reported here rests
+    that token only; `report` must follow every successful `acquire`."""
+
+    def available(self) -> bool:
+        """Whether any enabled token of this provider is stored (healthy or resting)."""
+        ...
+
+    def acquire(self, exclude: Collection[str] = ()) -> Credential | None:
+        """The next usable stored token whose key is not in `exclude`, or None."""
+        ...
+
+    def report(self, credential: Credential, error: UpstreamError | None) -> None:
+        """How the use went: None for success, else the classified failure (only one whose
+        `outcome_of` is not `ok` counts against the token)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A request a provider accepted, ready to run. `prompt_chars` is what the usage
+    estimate counts when the upstream reports none; `native` is the provider's own built
+    request (opaque to the engine, read back by the same provider's `call`)."""
+
+    request: NormalizedRequest
+    prompt_chars: int
+    native: Any = None
+
+
+def prompt_chars(messages: Any) -> int:
+    """Characters of text in OpenAI-shaped messages (string content or text parts)."""
+    total = 0
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, str):
+            total += len(content)
+        elif isinstance(content, list):
+            total += sum(len(p.get("text", "")) for p in content if isinstance(p, dict))
+    return total
+
+
 @dataclass(frozen=True, slots=True)
 class UpstreamCall:
     """One HTTP request to an upstream, ready to send."""
@@ -124,7 +169,7 @@ class Decoder(Protocol):
 class ProviderCall(Protocol):
     """The upstream attempts of one client request under one attempt budget."""
 
-    def events(self) -> AsyncIterator[list[Event]]:
+    def events(self) -> AsyncGenerator[list[Event], None]:
         """Events per upstream read. Failures before the first events are retried inside
         (another credential); a `Failure` event or an `UpstreamError` ends the attempt."""
         ...
@@ -132,6 +177,16 @@ class ProviderCall(Protocol):
     def recover(self, error: UpstreamError) -> bool:
         """After `events()` failed with nothing shown to the client: record the failure and
         say whether `events()` may run another attempt."""
+        ...
+
+    def abandon(self) -> None:
+        """The request is over, answered or not: drop conversation state the upstream
+        refused. Always called."""
+        ...
+
+    async def remember(self, reply: Mapping[str, Any]) -> None:
+        """The answer the client got (an OpenAI assistant message): providers that continue
+        conversations keep it, before the client's next turn can arrive."""
         ...
 
 
@@ -145,7 +200,13 @@ class Provider(Protocol):
         """False when it has no credential and no guest mode: its models answer 503."""
         ...
 
-    def call(self, request: NormalizedRequest, trace: Trace) -> ProviderCall: ...
+    def prepare(self, request: NormalizedRequest, *, now: float,
+                new_id: Callable[[], str]) -> Prepared:
+        """Check and build, without I/O (time and ids injected); raises
+        `ClientRequestError` for what this provider cannot take."""
+        ...
+
+    def call(self, prepared: Prepared, trace: Trace) -> ProviderCall: ...
 
     def classify(self, status: int | None, headers: Mapping[str, str],
                  body: Any) -> UpstreamError: ...

@@ -1,12 +1,14 @@
 """Token health: pure transitions, kept behind a small store interface.
 
 `HealthStore` is all the pool asks of where health lives (consecutive failures, cool-downs,
-invalid marks). `MemoryHealth` is the one-process version; a shared one (Redis, issue 13)
-implements the same three methods, so several zproxy processes agree on which token rests.
+invalid marks). `MemoryHealth` is the one-process version; `zproxy.state.health.SharedHealth`
+(Redis) implements the same interface, so several zproxy processes agree on which token rests:
+it tells the pool of a change made elsewhere through the callback given to `watch`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Final, Protocol
 
@@ -66,6 +68,14 @@ class HealthStore(Protocol):
 
     def forget(self, token_id: int) -> None: ...
 
+    def track(self, token_id: int, token_hash: str) -> None:
+        """The pool holds this token (ids differ between stores; hashes do not)."""
+        ...
+
+    def watch(self, changed: Callable[[int], None]) -> None:
+        """Call `changed(token_id)` when the health changes other than through `put`."""
+        ...
+
 
 class MemoryHealth:
     def __init__(self) -> None:
@@ -79,3 +89,9 @@ class MemoryHealth:
 
     def forget(self, token_id: int) -> None:
         self._by_id.pop(token_id, None)
+
+    def track(self, token_id: int, token_hash: str) -> None:
+        pass
+
+    def watch(self, changed: Callable[[int], None]) -> None:
+        pass

@@ -68,6 +68,7 @@ class UserPool:
         self.events: deque[PoolEvent] = deque(maxlen=EVENTS_KEPT)
         self._unsaved: list[PoolEvent] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self.health.watch(self.health_changed)
 
     @classmethod
     def from_tokens(cls, tokens: Iterable[str], *, clock: Clock = time.time) -> UserPool:
@@ -81,9 +82,14 @@ class UserPool:
     # --- the request path ------------------------------------------------------------
 
     def pick(self, exclude: Collection[Credential] = (), *,
-             prefer: str | None = None) -> Credential | None:
-        entry = self._preferred(prefer, exclude) or self._due_probe(exclude) or \
-            self._schedule.pick(lambda e: e.full or e.credential in exclude)
+             prefer: str | None = None, provider: str | None = None) -> Credential | None:
+        """The next token to use; with `provider`, only that provider's tokens."""
+        def foreign(entry: TokenEntry) -> bool:
+            return provider is not None and entry.provider != provider
+
+        entry = self._preferred(prefer, exclude, foreign) or \
+            self._due_probe(exclude, foreign) or \
+            self._schedule.pick(lambda e: e.full or e.credential in exclude or foreign(e))
         if entry is None:
             return None
         entry.requests += 1
@@ -138,6 +144,7 @@ class UserPool:
         self._entries[entry.id] = entry
         self._by_credential[entry.credential] = entry
         self._by_key[entry.credential.key] = entry
+        self.health.track(entry.id, entry.token_hash)
         self._place(entry)
         if event is not None:
             self.event(entry, event)
@@ -147,7 +154,21 @@ class UserPool:
         if entry is not None:
             self._unlink(entry)
             self.health.forget(token_id)
-            self.event(entry, "removed")
+            # unlinked: the row is gone, and PostgreSQL refuses an event naming it
+            self.event(entry, "removed", unlinked=True)
+
+    def health_changed(self, token_id: int) -> None:
+        """Another instance changed this token's health (shared health): take it in or out
+        of the schedule now, and keep it for the store like a change made here."""
+        entry = self._entries.get(token_id)
+        if entry is None:
+            return
+        health = self.health.get(token_id)
+        entry.credential.failures = health.failures
+        self._health_dirty.add(token_id)
+        self._place(entry)
+        log.info("pool.health_changed_elsewhere", token=entry.display, state=health.state,
+                 failures=health.failures)
 
     def restore_health(self, entry: TokenEntry, health: h.Health) -> None:
         """Health read back from the store at start."""
@@ -245,20 +266,23 @@ class UserPool:
                 "consecutive_failures": health.failures,
                 "cooldown_until": health.cooldown_until}
 
-    def _preferred(self, prefer: str | None,
-                   exclude: Collection[Credential]) -> TokenEntry | None:
+    def _preferred(self, prefer: str | None, exclude: Collection[Credential],
+                   foreign: Callable[[TokenEntry], bool]) -> TokenEntry | None:
         entry = self._by_key.get(prefer) if prefer else None
-        if entry is None or entry.stamp < 0 or entry.full or entry.credential in exclude:
+        if entry is None or entry.stamp < 0 or entry.full or entry.credential in exclude \
+                or foreign(entry):
             return None
         return entry
 
-    def _due_probe(self, exclude: Collection[Credential]) -> TokenEntry | None:
+    def _due_probe(self, exclude: Collection[Credential],
+                   foreign: Callable[[TokenEntry], bool]) -> TokenEntry | None:
         if not self._cooling:
             return None
         now = self.clock()
         for entry in self._cooling:
             health = self.health.get(entry.id)
-            if h.probe_due(health, now) and entry.credential not in exclude:
+            if h.probe_due(health, now) and entry.credential not in exclude \
+                    and not foreign(entry):
                 self.health.put(entry.id, h.start_probe(health, now))
                 self._health_dirty.add(entry.id)
                 return entry
@@ -293,9 +317,11 @@ class UserPool:
         self._by_credential.pop(entry.credential, None)
         self._by_key.pop(entry.credential.key, None)
 
-    def event(self, entry: TokenEntry, kind: str, detail: str | None = None) -> None:
-        event = PoolEvent(self.clock(), entry.id if entry.id > 0 else None, entry.display,
-                          kind, detail)
+    def event(self, entry: TokenEntry, kind: str, detail: str | None = None, *,
+              unlinked: bool = False) -> None:
+        linked = entry.id > 0 and not unlinked
+        event = PoolEvent(self.clock(), entry.id if linked else None, entry.display, kind,
+                          detail)
         self.events.append(event)
         self._unsaved.append(event)
 

@@ -25,6 +25,7 @@ from zproxy.store import Store
 log = structlog.get_logger(__name__)
 
 EDITABLE: Final = ("label", "priority", "weight", "max_concurrent", "enabled")
+COUNTED: Final = ("requests", "successes", "failures")  # flushed as increments
 MAX_TOKEN_CHARS: Final = 8192
 Check = Callable[[str], Awaitable[v.Validation]]
 
@@ -91,11 +92,17 @@ def parse_import(text: str) -> tuple[list[str], dict[str, Any]]:
 
 
 class TokenService:
-    def __init__(self, store: Store, pool: UserPool) -> None:
+    def __init__(self, store: Store, pool: UserPool,
+                 providers: Sequence[str] = ("zai",)) -> None:
         self.store = store
         self.pool = pool
-        self.check: Check | None = None  # the Validator, once the HTTP session exists
+        self.providers = tuple(providers)  # names a stored token may belong to
+        self.check: Check | None = None  # the Validator (Z.AI tokens), once HTTP exists
+        # told after every change to the set of tokens or their settings, so other instances
+        # on the same store reload them (zproxy.state.fleet)
+        self.announce: Callable[[], Awaitable[None]] | None = None
         self._flush_lock = asyncio.Lock()
+        self._saved: dict[int, tuple[int, ...]] = {}  # counters as the store last had them
 
     # --- start-up --------------------------------------------------------------------
 
@@ -105,6 +112,7 @@ class TokenService:
         for row in rows:
             entry = TokenEntry.from_row(row)
             self.pool.put(entry)
+            self._saved[entry.id] = tuple(row[c] for c in COUNTED)
             state = row["state"]
             if state in (COOLING, INVALID) or row["consecutive_failures"]:
                 self.pool.restore_health(entry, h.Health(
@@ -131,7 +139,10 @@ class TokenService:
     # --- changes ---------------------------------------------------------------------
 
     async def add(self, tokens: Iterable[str], *, source: str = "admin",
-                  **fields: Any) -> AddResult:
+                  provider: str = "zai", **fields: Any) -> AddResult:
+        provider = str(provider or "zai").strip().lower()
+        if provider not in self.providers:
+            raise TokenInputError(f"provider must be one of {', '.join(self.providers)}")
         cleaned = clean_fields(fields)
         given = [t.strip() for t in tokens if t and t.strip()]
         wanted = list(dict.fromkeys(given))
@@ -140,7 +151,7 @@ class TokenService:
                 raise TokenInputError(f"token {mask(token)} is not a single word of at most "
                                       f"{MAX_TOKEN_CHARS} characters")
         known = {e.token_hash for e in self.pool.entries()}
-        rows = [{"token": t, "token_hash": token_hash(t), "source": source, "provider": "zai",
+        rows = [{"token": t, "token_hash": token_hash(t), "source": source, "provider": provider,
                  "state": "healthy", **cleaned} for t in wanted]
         fresh = [r for r in rows if r["token_hash"] not in known]
         inserted = await self.store.insert_tokens(fresh) if fresh else []
@@ -150,6 +161,8 @@ class TokenService:
             self.pool.put(entry, event="added")
             result.added.append(entry)
         await self._save_events()
+        if inserted:
+            await self._announce()
         return result
 
     async def update(self, token_id: int, values: Mapping[str, Any]) -> TokenEntry:
@@ -168,6 +181,7 @@ class TokenService:
             self.pool.health.put(token_id, h.HEALTHY_STATE)
         self.pool.put(changed, event=kind)
         await self._save_events()
+        await self._announce()
         return changed
 
     async def set_enabled(self, ids: Iterable[int], enabled: bool) -> int:
@@ -184,11 +198,16 @@ class TokenService:
             await self.store.delete_tokens(found)
             for token_id in found:
                 self.pool.drop(token_id)
+                self._saved.pop(token_id, None)
             await self._save_events()
+            await self._announce()
         return len(found)
 
     async def validate(self, token_id: int) -> v.Validation:
         entry = self._entry(token_id)
+        if entry.provider != "zai":
+            return v.Validation(v.UNKNOWN, f"{entry.provider} tokens have no check ahead of "
+                                           "use: a request that is refused rests the token")
         if self.check is None:
             return v.Validation(v.UNKNOWN, "the upstream client is not running")
         result = await self.check(entry.token)
@@ -210,7 +229,7 @@ class TokenService:
 
     async def confirm_invalid(self, entry: TokenEntry) -> bool:
         """The pool's background check after a 401: True when the upstream confirms."""
-        if self.check is None:
+        if self.check is None or entry.provider != "zai":
             return False
         result = await self.check(entry.token)
         return result.status in (v.INVALID, v.GUEST)
@@ -258,12 +277,45 @@ class TokenService:
             counters, healths = self.pool.take_dirty()
             events = self.pool.take_events()
             try:
-                await self.store.save_token_runtime(counters)
+                await self.store.add_counts("upstream_tokens", self._increments(counters),
+                                            COUNTED)
                 await self.store.save_token_runtime(healths)
                 await self.store.add_events([e.row() for e in events])
             except Exception:
                 self.pool.requeue(counters, healths, events)
                 raise
+            for row in counters:
+                self._saved[row["id"]] = tuple(row[c] for c in COUNTED)
+
+    def _increments(self, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Counters as what this instance added since the last flush: several instances on
+        one store then add up instead of overwriting each other."""
+        out = []
+        for row in rows:
+            before = self._saved.get(row["id"], (0,) * len(COUNTED))
+            out.append({**row, **{c: row[c] - b for c, b in zip(COUNTED, before, strict=True)}})
+        return out
+
+    async def sync(self) -> None:
+        """Another instance changed the tokens in the shared store: take its additions,
+        removals and settings; counters, health and in-flight requests stay as they are."""
+        rows = {row["id"]: row for row in await self.store.load_tokens()}
+        for row in rows.values():
+            entry = self.pool.get(row["id"])
+            if entry is None:
+                self.pool.put(TokenEntry.from_row(row))
+                self._saved[row["id"]] = tuple(row[c] for c in COUNTED)
+            elif any(row[name] != getattr(entry, name) for name in EDITABLE):
+                self.pool.put(TokenEntry.from_row({**self._row(entry),
+                                                   **{name: row[name] for name in EDITABLE}}))
+        for entry in self.pool.entries():
+            if entry.id > 0 and entry.id not in rows:
+                self.pool.drop(entry.id)
+        self.pool.take_events()  # the instance that made the change recorded them
+
+    async def _announce(self) -> None:
+        if self.announce is not None:
+            await self.announce()
 
     async def _save_events(self) -> None:
         await self.store.add_events([e.row() for e in self.pool.take_events()])

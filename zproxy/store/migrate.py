@@ -12,7 +12,19 @@ import time
 from collections.abc import Callable
 from typing import Final
 
-from sqlalchemy import Connection, inspect, select
+from sqlalchemy import (
+    Column,
+    Connection,
+    Index,
+    MetaData,
+    String,
+    Table,
+    func,
+    inspect,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from zproxy.store import schema
@@ -25,7 +37,22 @@ def _v1(conn: Connection) -> None:
     schema.metadata.create_all(conn, tables=tables)
 
 
-MIGRATIONS: Final[tuple[Migration, ...]] = (_v1,)
+def _v2(conn: Connection) -> None:
+    """Per-provider token pools: the `provider` column (present since v1, always "zai")
+    becomes meaningful. Blank or differently spelled values are normalised and the column is
+    indexed, since every provider loads and lists its own rows."""
+    table = schema.upstream_tokens
+    column = table.c.provider
+    conn.execute(update(table).where(or_(column.is_(None), column == ""))
+                 .values(provider="zai"))
+    conn.execute(update(table).values(provider=func.lower(func.trim(column))))
+    # a detached copy of the table, so the index does not join the shared metadata (which
+    # v1 replays with create_all on a fresh database)
+    detached = Table(table.name, MetaData(), Column("provider", String(32)))
+    Index("ix_upstream_tokens_provider", detached.c.provider).create(conn)
+
+
+MIGRATIONS: Final[tuple[Migration, ...]] = (_v1, _v2)
 LATEST: Final = len(MIGRATIONS)
 
 

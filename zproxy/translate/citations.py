@@ -1,40 +1,30 @@
 """Search citations: `【turn0search1】` markers → markdown links + OpenAI annotations. Pure.
 
-Server-run search blocks (zai-protocol.md §8.3) carry their results in `browser.search_result`
-(title, url, index, ref_id), or, in older exports, only as `【N†title†url】` lines in the result
-text. The answer then cites them with `【turn0searchN】` (ref_id) or `【N】` / `【N†…】` (index)
-markers. `CitationFilter` is a content filter (`translate.response.ContentFilter`): it rewrites
-known markers to `[[n]](url)`, records a `url_citation` annotation for each link (offsets into
+Providers report the results of a server-run search as `SearchResults` events (title, url,
+index, ref_id; Z.AI from its search blocks, `zproxy.providers.zai.search`). An answer may
+cite them with `【turn0searchN】` (ref_id) or `【N】` / `【N†…】` (index) markers (Z.AI);
+one that does not (LongCat) gets the numbered list of every result (`list_uncited`).
+`CitationFilter` is a content filter (`translate.response.ContentFilter`): it rewrites known
+markers to `[[n]](url)`, records a `url_citation` annotation for each link (offsets into
 the text this filter has output), and on `flush()` appends a numbered source list.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from zproxy.core.events import ToolBlock
+from zproxy.core.events import SearchItem, SearchResults
 
 OPEN: Final = "【"
 CLOSE: Final = "】"
 DAGGER: Final = "†"
 DEFAULT_MAX_MARKER: Final = 256
 Numbering = Literal["cited", "upstream"]
-
-# Z.AI: search result text lists `【N†title†url】\nsnippet` entries (seen 2025, exports).
-_RESULT_ENTRY: Final = re.compile(r"【(\d+)†([^†】]*)†([^†】\s]+)】")
+Source = SearchItem
 _URL_ESCAPES: Final = str.maketrans({"(": "%28", ")": "%29", " ": "%20", "<": "%3C",
                                      ">": "%3E"})
 _TITLE_ESCAPES: Final = str.maketrans({"[": "\\[", "]": "\\]", "\n": " "})
-
-
-@dataclass(frozen=True, slots=True)
-class Source:
-    title: str
-    url: str
-    index: int = 0
-    ref_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,44 +37,12 @@ def _is_web_url(url: str) -> bool:
     return url.startswith(("https://", "http://"))
 
 
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def _from_browser(browser: dict[str, Any]) -> list[Source]:
-    results = browser.get("search_result")
-    if not isinstance(results, list):
-        return []
-    sources = []
-    for item in results:
-        if isinstance(item, dict) and isinstance(item.get("url"), str):
-            sources.append(Source(title=str(item.get("title") or item["url"]), url=item["url"],
-                                  index=_int(item.get("index")),
-                                  ref_id=str(item.get("ref_id") or "")))
-    return sources
-
-
-def _from_result_text(result: Any) -> list[Source]:
-    if not isinstance(result, str) or OPEN not in result:
-        return []
-    return [Source(title=title.strip() or url, url=url, index=int(index))
-            for index, title, url in _RESULT_ENTRY.findall(result)]
-
-
-def search_sources(block: ToolBlock) -> list[Source]:
-    """The web results a tool block holds (http(s) URLs only); [] for other blocks."""
-    sources = _from_browser(block.browser) if block.browser is not None else []
-    if not sources:
-        sources = _from_result_text(block.metadata.get("result"))
-    return [s for s in sources if _is_web_url(s.url)]
-
-
 def markdown_link(number: int, url: str) -> str:
     return f"[[{number}]]({url.translate(_URL_ESCAPES)})"
 
 
 class CitationFilter:
-    """Content filter; feed it `ToolBlock`s with `add_block` as they arrive."""
+    """Content filter; feed it `SearchResults` with `add_results` as they arrive."""
 
     def __init__(self, *, sources_list: bool = True, list_uncited: bool = False,
                  numbering: Numbering = "cited",
@@ -105,12 +63,12 @@ class CitationFilter:
     def stopped(self) -> bool:
         return False
 
-    def add_block(self, block: ToolBlock) -> None:
-        """Record a search block's results; a later version of the same id replaces it."""
-        sources = search_sources(block)
+    def add_results(self, results: SearchResults) -> None:
+        """Record a search's web results; a later one with the same key replaces it."""
+        sources = [item for item in results.items if _is_web_url(item.url)]
         if not sources:
             return
-        self._blocks[block.id] = sources
+        self._blocks[results.key or f"#{len(self._blocks)}"] = sources
         self._by_ref.clear()
         self._by_index.clear()
         for source in (s for group in self._blocks.values() for s in group):

@@ -1,9 +1,10 @@
-"""Upstream frames → OpenAI `chat.completion.chunk`s, or one `chat.completion`. Pure.
+"""Provider events → OpenAI `chat.completion.chunk`s, or one `chat.completion`. Pure.
 
-One `ResponseTranslator` per request. Streaming and non-streaming share every step, so they
-cannot disagree: frames → `MessageRenderer` (channels) → tool-call parser (when tools are
-active) → content filters (citations, stop sequences) → chunks. `feed()` takes all frames of
-one upstream read and returns the chunks for them, consecutive text coalesced.
+One `ResponseTranslator` per upstream attempt. Streaming and non-streaming share every step,
+so they cannot disagree: a provider's decoded events (`zproxy.core.events`) → tool-call parser
+(when tools are active) → content filters (citations, stop sequences) → chunks. `feed()`
+takes the events of one upstream read and returns the chunks for them, consecutive text
+coalesced. Knows no provider.
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ from typing import Any, Protocol
 from zproxy.core.events import (
     Content,
     Diagnostic,
+    Done,
     Event,
+    Failure,
+    Meta,
     Reasoning,
+    SearchResults,
     ToolBlock,
     ToolCall,
     Usage,
 )
-from zproxy.providers.zai.buffer import MessageRenderer
-from zproxy.providers.zai.wire import Frame, classify_error
 from zproxy.translate.limit import CHARS_PER_TOKEN, TokenBudget
 
 
@@ -136,8 +139,7 @@ class ResponseTranslator:
         max_tokens: int | None = None,
         parser: CallParser | None = None,
         filters: Iterable[ContentFilter] = (),
-        renderer: MessageRenderer | None = None,
-        on_block: Callable[[ToolBlock], None] | None = None,
+        on_results: Callable[[SearchResults], None] | None = None,
         annotations: Callable[[], list[dict[str, Any]]] | None = None,
     ) -> None:
         self._base = {"id": completion_id, "object": "chat.completion.chunk",
@@ -147,8 +149,8 @@ class ResponseTranslator:
         self._budget = TokenBudget(max_tokens)
         self._parser = parser
         self._filters = tuple(filters)
-        self._renderer = renderer or MessageRenderer()
-        self._on_block = on_block
+        self._on_results = on_results
+        self._tail: list[Event] = []  # the decoder's final flush, after Done
         self._annotations = annotations
         self._role_sent = False
         self._ended = False
@@ -175,22 +177,26 @@ class ResponseTranslator:
 
     # --- streaming -------------------------------------------------------------------------
 
-    def feed(self, frames: Iterable[Frame]) -> list[dict[str, Any]]:
-        """Chunks for one upstream read. An in-stream error frame raises UpstreamError, after
-        the text that came before it in the same read has been returned."""
+    def feed(self, events: Iterable[Event]) -> list[dict[str, Any]]:
+        """Chunks for one upstream read. A `Failure` raises its UpstreamError, after the text
+        that came before it in the same read has been returned. After `Done`, the rest of the
+        read is the decoder's final flush, routed by `end()`."""
         self._raise_pending_error()
+        if self.done:
+            return []
         pending: list[Event] = []
-        for frame in frames:
-            if frame.error is not None:
-                self._error = classify_error(frame.error, None)
+        events = list(events)
+        for i, event in enumerate(events):
+            if isinstance(event, Failure):
+                self._error = event.error
                 if not pending:
                     self._raise_pending_error()
                 break
-            for event in self._renderer.apply(frame):
-                self._route(event, pending)
-            if frame.done:
+            if isinstance(event, Done):
                 self.done = True
+                self._tail = events[i + 1:]
                 break
+            self._route(event, pending)
         return self._chunks(pending)
 
     def end(self) -> list[dict[str, Any]]:
@@ -201,7 +207,8 @@ class ResponseTranslator:
             return []
         self._ended = True
         pending: list[Event] = []
-        for event in self._renderer.finish():
+        tail, self._tail = self._tail, []
+        for event in tail:
             self._route(event, pending)
         self._reason = self._upstream_reason()
         if self._parser is not None:
@@ -298,8 +305,11 @@ class ResponseTranslator:
             self._filtered(self._parser.feed(event.text, channel), pending)
         elif isinstance(event, ToolBlock):
             self.totals.blocks[event.id] = event
-            if self._on_block is not None:
-                self._on_block(event)
+        elif isinstance(event, SearchResults):
+            if self._on_results is not None:
+                self._on_results(event)
+        elif isinstance(event, Meta | Done | Failure):
+            pass  # ids are the provider's; Done and Failure are handled by `feed`
         elif isinstance(event, Usage):
             self.totals.usage = event
         elif isinstance(event, Diagnostic):

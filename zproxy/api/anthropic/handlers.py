@@ -24,10 +24,10 @@ from zproxy.api.chat import (
     stream_chunks,
 )
 from zproxy.api.stream import write_sse
+from zproxy.core.trace import Trace
 from zproxy.errors import ClientRequestError
-from zproxy.keys import CONVERSATIONS, IMAGE_HTTP, MODELS, SETTINGS, UPSTREAM
+from zproxy.keys import IMAGE_HTTP, MODELS, PROVIDERS, SETTINGS
 from zproxy.observability import meter
-from zproxy.providers.zai.client import Trace
 from zproxy.stats import API_ANTHROPIC
 
 
@@ -64,21 +64,20 @@ async def messages(request: web.Request) -> web.StreamResponse:
 async def _messages(request: web.Request, trace: Trace) -> web.StreamResponse:
     settings = request.app[SETTINGS]
     parsed = await _parse(request)
-    conversations = request.app[CONVERSATIONS]
-    plan = plan_chat(parsed.chat, request.app[MODELS], settings, conversations=conversations)
-    if plan.upstream.image_urls:
+    plan = plan_chat(parsed.chat, request.app[PROVIDERS], settings)
+    if plan.request.images:
         plan = await load_images(plan, request.app[IMAGE_HTTP], settings)
-    client, message_id = request.app[UPSTREAM], new_message_id()
+    message_id = new_message_id()
     estimate = prompt_tokens_estimate(plan)
     if parsed.chat.stream:
         encoder = MessageEncoder(message_id=message_id, model=parsed.model,
                                  input_tokens=estimate)
-        chunks = stream_chunks(plan, client, settings, trace, conversations)
+        chunks = stream_chunks(plan, settings, trace)
         return await write_sse(request, _events(encoder, chunks),
                                keepalive_s=settings.tool_keepalive_s, keepalive=PING,
                                on_error=error_event,
                                headers={"request-id": request[REQUEST_ID]})
-    completion = await complete_chat(plan, client, settings, trace, conversations)
+    completion = await complete_chat(plan, settings, trace)
     return _json(request, build_message(completion, message_id=message_id, model=parsed.model,
                                         input_estimate=estimate))
 
@@ -98,7 +97,7 @@ async def count_tokens(request: web.Request) -> web.Response:
     """The prompt the upstream would get (system, tool prompt, history), counted the way the
     usage estimate counts it."""
     parsed = await _parse(request, count_only=True)
-    plan = plan_chat(parsed.chat, request.app[MODELS], request.app[SETTINGS])
+    plan = plan_chat(parsed.chat, request.app[PROVIDERS], request.app[SETTINGS])
     return _json(request, {"input_tokens": max(1, prompt_tokens_estimate(plan))})
 
 

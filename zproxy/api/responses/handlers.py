@@ -29,10 +29,10 @@ from zproxy.api.responses.request import (
 )
 from zproxy.api.responses.store import ResponseStore, StoredResponse
 from zproxy.api.stream import write_sse
+from zproxy.core.trace import Trace
 from zproxy.errors import ClientRequestError, NotFoundError
-from zproxy.keys import CONVERSATIONS, IMAGE_HTTP, MODELS, RESPONSES, SETTINGS, UPSTREAM
+from zproxy.keys import IMAGE_HTTP, PROVIDERS, RESPONSES, SETTINGS
 from zproxy.observability import meter
-from zproxy.providers.zai.client import Trace
 
 
 def _json(data: Any) -> web.Response:
@@ -80,8 +80,8 @@ async def _create(request: web.Request, trace: Trace) -> web.StreamResponse:
         found.model, found.stream, found.api = req.model, req.stream, "responses"
     previous = _previous(app[RESPONSES], req)
     chat = to_chat_request(req, previous.history() if previous else ())
-    plan = plan_chat(chat, app[MODELS], settings, conversations=app[CONVERSATIONS])
-    if plan.upstream.image_urls:
+    plan = plan_chat(chat, app[PROVIDERS], settings)
+    if plan.request.images:
         plan = await load_images(plan, app[IMAGE_HTTP], settings)
     encoder = ResponseEncoder(ResponseShell(new_id("resp"), plan.created, req), new_id,
                               time.time)
@@ -108,7 +108,7 @@ async def _create(request: web.Request, trace: Trace) -> web.StreamResponse:
 def _chunks(request: web.Request, plan: ChatPlan,
             trace: Trace) -> AsyncGenerator[list[dict[str, Any]], None]:
     app = request.app
-    return stream_chunks(plan, app[UPSTREAM], app[SETTINGS], trace, app[CONVERSATIONS])
+    return stream_chunks(plan, app[SETTINGS], trace)
 
 
 async def _events(encoder: ResponseEncoder, chunks: AsyncGenerator[list[dict[str, Any]], None],

@@ -1,4 +1,4 @@
-"""OpenAI request → Z.AI completion body (zai-protocol.md §5–§7). Pure: ids and time injected.
+"""Normalized request → Z.AI completion body (zai-protocol.md §5–§7). Pure: ids, time injected.
 
 The per-attempt fields (requestId, timestamp, token, signature) are not set here: the
 upstream client adds them to every attempt, so a retry is always freshly signed.
@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Final
 
-from zproxy.api.schema import ChatRequest
 from zproxy.core.models import ResolvedModel
+from zproxy.core.plan import NormalizedRequest
 from zproxy.providers.zai.conversations import PersistedPlan
 from zproxy.providers.zai.signing import signature_prompt
 
 if TYPE_CHECKING:
-    from zproxy.providers.zai.vision import ImageInput
+    from zproxy.images import ImageInput
 
 # Z.AI: the web UI fills these template variables with the browser's locale (§5).
 _SHANGHAI: Final = timezone(timedelta(hours=8))
@@ -109,7 +109,7 @@ def _variables(now: datetime, user_name: str) -> dict[str, str]:
     }
 
 
-def _params(chat: ChatRequest) -> dict[str, Any]:
+def _params(chat: NormalizedRequest) -> dict[str, Any]:
     params: dict[str, Any] = {}
     if chat.temperature is not None:
         params["temperature"] = chat.temperature
@@ -132,18 +132,18 @@ def _features(model: ResolvedModel) -> dict[str, Any]:
 
 
 def build_upstream_request(
-    chat: ChatRequest,
-    model: ResolvedModel,
-    messages: list[dict[str, Any]],
+    request: NormalizedRequest,
     *,
     new_id: Callable[[], str],
     now: datetime,
     plans: tuple[PersistedPlan, ...] = (),
 ) -> UpstreamRequest:
-    """`messages` are the client messages after tool rendering (roles system/user/assistant).
-    For persisted-chat models only the current turn is sent (`plans[0].current`)."""
+    """`request.messages` are the client messages after tool rendering (roles system/user/
+    assistant). For persisted-chat models only the current turn is sent (`plans[0].current`)."""
+    model = request.model
+    messages = [dict(m) for m in request.messages]
     upstream_messages = convert_messages([plans[0].current] if plans else messages)
-    if chat.response_format:
+    if request.json_mode:
         upstream_messages = _with_json_instruction(upstream_messages)
     prompt = signature_prompt(upstream_messages)
     chat_id = new_id()
@@ -152,7 +152,7 @@ def build_upstream_request(
         "model": model.spec.upstream_id,
         "messages": upstream_messages,
         "signature_prompt": prompt,
-        "params": _params(chat),
+        "params": _params(request),
         "features": _features(model),
         "chat_id": chat_id,
         "id": new_id(),
