@@ -22,6 +22,7 @@ from zproxy.clientkeys.shared import open_limiter
 from zproxy.config import ConfigError
 from zproxy.keys import (
     CLIENT_KEYS,
+    FLEET_SYNC,
     HTTP,
     MODELS,
     SETTINGS,
@@ -36,6 +37,7 @@ from zproxy.pool.observe import TokenCollector
 from zproxy.pool.pool import UserPool
 from zproxy.pool.service import TokenService
 from zproxy.pool.validate import Validator
+from zproxy.state.fleet import FleetSync
 from zproxy.state.health import open_health
 from zproxy.store import Store, database_url, describe
 
@@ -48,6 +50,7 @@ def setup_fleet(app: web.Application) -> None:
                                             settings.token_recovery_s),
                               health=open_health(app[STATE]))
     app[CLIENT_KEYS] = KeyRing(limiter=open_limiter(app[STATE]))
+    app[FLEET_SYNC] = FleetSync(app[STATE], lambda: _reload(app))
     app.on_shutdown.append(_stop_checks)  # before the HTTP session closes in cleanup
     setup_admin(app)
 
@@ -68,6 +71,7 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
     names = tuple(dict.fromkeys(spec.provider or "zai" for spec in app[MODELS]))
     service = app[TOKEN_SERVICE] = TokenService(store, pool,
                                                 providers=tuple(dict.fromkeys(("zai", *names))))
+    service.announce = app[CLIENT_KEYS].announce = app[FLEET_SYNC].announce
     loaded = await service.load()
     await service.import_configured(settings.upstream_tokens, settings.tokens_file)
     keys = app[CLIENT_KEYS]
@@ -84,10 +88,22 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     flusher.cancel()
     await asyncio.gather(flusher, return_exceptions=True)
+    await app[FLEET_SYNC].aclose()
     await pool.aclose()
     await flush(app)
     await keys.aclose()
     await store.close()
+
+
+async def _reload(app: web.Application) -> None:
+    """Another instance changed tokens or keys in the shared store (zproxy.state.fleet)."""
+    service, store = app.get(TOKEN_SERVICE), app.get(STORE)
+    if service is None or store is None:
+        return  # still starting: the start-up load reads the store anyway
+    await service.sync()
+    app[CLIENT_KEYS].sync(await store.load_keys())
+    log.info("fleet.reloaded", tokens=len(service.pool.entries()),
+             client_keys=len(app[CLIENT_KEYS]))
 
 
 async def flush(app: web.Application) -> None:

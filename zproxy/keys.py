@@ -14,6 +14,7 @@ from zproxy.providers.registry import ProviderRegistry
 from zproxy.providers.zai.client import UpstreamClient
 from zproxy.providers.zai.conversations import ConversationStore
 from zproxy.state.bus import LocalState
+from zproxy.state.fleet import FleetSync
 from zproxy.store import Store
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -29,3 +30,4 @@ TOKEN_SERVICE = web.AppKey("token_service", TokenService)  # store + pool, for t
 CLIENT_KEYS = web.AppKey("client_keys", KeyRing)  # client API keys from the store
 STORE = web.AppKey("store", Store)
 STATE = web.AppKey("state", LocalState)  # runtime state: local, or shared through Redis
+FLEET_SYNC = web.AppKey("fleet_sync", FleetSync)  # admin changes announced to other instances

@@ -35,13 +35,13 @@ STREAM_MARK = "frames="
 class LongAnswers(FakeZai):
     """The fake upstream; a prompt `frames=N` gets an answer of N content frames."""
 
-    def _default_script(self, body: dict[str, Any]) -> Script:
+    def _default_script(self, body: dict[str, Any]) -> tuple[Script, str]:
         messages = body.get("messages") or [{}]
         content = str(messages[-1].get("content") or "")
         if content.startswith(STREAM_MARK):
             frames = int(content[len(STREAM_MARK):])
             text = ("lorem ipsum dolor sit amet, 你好世界 " * (frames // 4 + 1))[: frames * 8]
-            return Script(text=text, delta_size=8)
+            return Script(text=text, delta_size=8), f"{frames} frames"
         return super()._default_script(body)
 
 

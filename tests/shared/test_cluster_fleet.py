@@ -22,7 +22,7 @@ from tests.e2e.test_admin import ADMIN, PASSWORD, call
 from tests.fakes.zai import COMPLETION_PATHS, FakeZai
 from tests.servers import RedisServer
 from tests.shared.test_cluster import ready, wait_ready
-from zproxy.keys import TOKEN_SERVICE
+from zproxy.keys import CLIENT_KEYS, TOKEN_SERVICE, USER_POOL
 from zproxy.pool.model import fingerprint
 
 GOOD, BAD = "tok-good-0123456789abcdef", "tok-bad-0123456789abcdef"
@@ -152,3 +152,40 @@ async def until(condition: Any, timeout_s: float = 10) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition never held"
         await asyncio.sleep(0.02)
+
+
+async def test_admin_changes_on_one_instance_reach_the_other_on_the_same_store(
+        postgres_url: str, make_proxy: MakeProxy, fake: FakeZai, redis_url: str) -> None:
+    fake.user_tokens.update({GOOD: "good-id", BAD: "bad-id"})
+    shared: dict[str, Any] = {"redis_url": redis_url, "database_url": postgres_url,
+                              "admin_password": PASSWORD, "guest_enabled": False}
+    a = await make_proxy(instance_name="A", **shared)
+    b = await make_proxy(instance_name="B", **shared)
+    await wait_ready(a)
+    await wait_ready(b)
+    # a token added on A serves B's requests
+    added = await call(a, "POST", "/admin/api/tokens", headers=ADMIN, status=201,
+                       json={"token": GOOD, "label": "good"})
+    await until(lambda: [e.label for e in b.app[USER_POOL].entries()] == ["good"], 3)
+    # a client key created on A authenticates on B at once
+    created = await call(a, "POST", "/admin/api/keys", headers=ADMIN, status=201,
+                         json={"name": "from-a"})
+    await until(lambda: len(b.app[CLIENT_KEYS]) == 1, timeout_s=3)
+    await ask(b, 1, key=created["key"])
+    since = len(fake.requests)
+    await ask(b, 2, key=created["key"])
+    assert attempts(fake, since) == {"good": 2}
+    # edited on A, B schedules it by the new weight
+    await call(a, "PATCH", f"/admin/api/tokens/{added['ids'][0]}", headers=ADMIN,
+               json={"weight": 5})
+    await until(lambda: [e.weight for e in b.app[USER_POOL].entries()] == [5], timeout_s=3)
+    # removed on A, the token leaves B's pool
+    await call(a, "DELETE", f"/admin/api/tokens/{added['ids'][0]}", headers=ADMIN,
+               status=200)  # was a 500 on PostgreSQL: the "removed" event broke a foreign key
+    await until(lambda: b.app[USER_POOL].entries() == [], timeout_s=3)
+    # a key disabled on A is one B no longer accepts; deleted, B forgets it
+    await call(a, "PATCH", f"/admin/api/keys/{created['id']}", headers=ADMIN,
+               json={"enabled": False})
+    await until(lambda: b.app[CLIENT_KEYS].lookup(created["key"]) is None, timeout_s=3)
+    await call(a, "DELETE", f"/admin/api/keys/{created['id']}", headers=ADMIN)
+    await until(lambda: len(b.app[CLIENT_KEYS]) == 0, timeout_s=3)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -99,6 +99,8 @@ class KeyRing:
         self._by_id: dict[int, ClientKey] = {}
         self._dirty: set[int] = set()
         self._enabled = 0
+        # told after every admin change, so other instances on the same store reload the keys
+        self.announce: Callable[[], Awaitable[None]] | None = None
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -152,6 +154,7 @@ class KeyRing:
                                       "prefix": secret[:len(PREFIX) + 4]})
         key = ClientKey(**row)
         self._add(key)
+        await self._announce()
         return key, secret
 
     async def update(self, store: Store, key_id: int, values: Mapping[str, Any]) -> ClientKey:
@@ -161,15 +164,39 @@ class KeyRing:
         for name, value in cleaned.items():
             setattr(key, name, value)
         self._recount()
+        await self._announce()
         return key
 
     async def delete(self, store: Store, key_id: int) -> None:
         key = self.get(key_id)
         await store.delete_key(key_id)
+        self._forget(key)
+        await self._announce()
+
+    def sync(self, rows: list[dict[str, Any]]) -> None:
+        """Another instance changed the keys in the shared store: take its additions,
+        removals and settings, keeping this instance's counters."""
+        found = {row["id"]: row for row in rows}
+        for row in found.values():
+            key = self._by_id.get(row["id"])
+            if key is None:
+                self._add(ClientKey(**row))
+            else:
+                for name in EDITABLE:
+                    setattr(key, name, row[name])
+        for key in [k for k in self._by_id.values() if k.id not in found]:
+            self._forget(key)
+        self._recount()
+
+    def _forget(self, key: ClientKey) -> None:
         self._by_id.pop(key.id, None)
         self._by_hash.pop(key.key_hash, None)
         self._dirty.discard(key.id)
         self._recount()
+
+    async def _announce(self) -> None:
+        if self.announce is not None:
+            await self.announce()
 
     def get(self, key_id: int) -> ClientKey:
         key = self._by_id.get(key_id)

@@ -154,7 +154,8 @@ class UserPool:
         if entry is not None:
             self._unlink(entry)
             self.health.forget(token_id)
-            self.event(entry, "removed")
+            # unlinked: the row is gone, and PostgreSQL refuses an event naming it
+            self.event(entry, "removed", unlinked=True)
 
     def health_changed(self, token_id: int) -> None:
         """Another instance changed this token's health (shared health): take it in or out
@@ -316,9 +317,11 @@ class UserPool:
         self._by_credential.pop(entry.credential, None)
         self._by_key.pop(entry.credential.key, None)
 
-    def event(self, entry: TokenEntry, kind: str, detail: str | None = None) -> None:
-        event = PoolEvent(self.clock(), entry.id if entry.id > 0 else None, entry.display,
-                          kind, detail)
+    def event(self, entry: TokenEntry, kind: str, detail: str | None = None, *,
+              unlinked: bool = False) -> None:
+        linked = entry.id > 0 and not unlinked
+        event = PoolEvent(self.clock(), entry.id if linked else None, entry.display, kind,
+                          detail)
         self.events.append(event)
         self._unsaved.append(event)
 

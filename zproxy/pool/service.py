@@ -97,6 +97,9 @@ class TokenService:
         self.pool = pool
         self.providers = tuple(providers)  # names a stored token may belong to
         self.check: Check | None = None  # the Validator (Z.AI tokens), once HTTP exists
+        # told after every change to the set of tokens or their settings, so other instances
+        # on the same store reload them (zproxy.state.fleet)
+        self.announce: Callable[[], Awaitable[None]] | None = None
         self._flush_lock = asyncio.Lock()
 
     # --- start-up --------------------------------------------------------------------
@@ -155,6 +158,8 @@ class TokenService:
             self.pool.put(entry, event="added")
             result.added.append(entry)
         await self._save_events()
+        if inserted:
+            await self._announce()
         return result
 
     async def update(self, token_id: int, values: Mapping[str, Any]) -> TokenEntry:
@@ -173,6 +178,7 @@ class TokenService:
             self.pool.health.put(token_id, h.HEALTHY_STATE)
         self.pool.put(changed, event=kind)
         await self._save_events()
+        await self._announce()
         return changed
 
     async def set_enabled(self, ids: Iterable[int], enabled: bool) -> int:
@@ -190,6 +196,7 @@ class TokenService:
             for token_id in found:
                 self.pool.drop(token_id)
             await self._save_events()
+            await self._announce()
         return len(found)
 
     async def validate(self, token_id: int) -> v.Validation:
@@ -272,6 +279,26 @@ class TokenService:
             except Exception:
                 self.pool.requeue(counters, healths, events)
                 raise
+
+    async def sync(self) -> None:
+        """Another instance changed the tokens in the shared store: take its additions,
+        removals and settings; counters, health and in-flight requests stay as they are."""
+        rows = {row["id"]: row for row in await self.store.load_tokens()}
+        for row in rows.values():
+            entry = self.pool.get(row["id"])
+            if entry is None:
+                self.pool.put(TokenEntry.from_row(row))
+            elif any(row[name] != getattr(entry, name) for name in EDITABLE):
+                self.pool.put(TokenEntry.from_row({**self._row(entry),
+                                                   **{name: row[name] for name in EDITABLE}}))
+        for entry in self.pool.entries():
+            if entry.id > 0 and entry.id not in rows:
+                self.pool.drop(entry.id)
+        self.pool.take_events()  # the instance that made the change recorded them
+
+    async def _announce(self) -> None:
+        if self.announce is not None:
+            await self.announce()
 
     async def _save_events(self) -> None:
         await self.store.add_events([e.row() for e in self.pool.take_events()])
