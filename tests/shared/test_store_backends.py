@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from zproxy.clientkeys.ring import KeyRing
 from zproxy.errors import UpstreamRateLimitError
 from zproxy.pool.health import Policy
 from zproxy.pool.pool import UserPool
@@ -67,3 +68,34 @@ async def test_tokens_keys_and_health_survive_a_restart(url: str) -> None:
     assert [(k["id"], k["name"], k["rpm_limit"]) for k in keys] == [(key["id"], "ci", 10)]
     assert [e["event"] for e in again.events()][:2] == ["edited", "cooled"]
     await again.store.close()
+
+
+async def test_two_instances_counters_add_up_in_one_store(url: str) -> None:
+    """Each instance flushes what it counted since its last flush, so none overwrites."""
+    first = await service(url)
+    (entry,) = (await first.add(TOKENS[:1])).added
+    second = await service(url)  # a second instance on the same store
+    keys_a, keys_b = KeyRing(), KeyRing()
+    await keys_a.load(first.store)
+    key, _ = await keys_a.create(first.store, {"name": "shared"})
+    await keys_b.load(second.store)
+    for svc, ring, n in ((first, keys_a, 3), (second, keys_b, 2)):
+        for _ in range(n):
+            credential = svc.pool.pick()
+            assert credential is not None
+            svc.pool.success(credential)
+            stored = ring.get(key.id)
+            assert await ring.admit(stored) is None
+            ring.charge(stored, 10, 5)
+        await svc.flush()
+        await ring.flush(svc.store)
+    await first.flush()  # again, with nothing new: adds nothing
+    await keys_a.flush(first.store)
+    (row,) = await first.store.load_tokens()
+    assert (row["requests"], row["successes"]) == (5, 5)
+    (key_row,) = await first.store.load_keys()
+    assert (key_row["requests"], key_row["prompt_tokens"], key_row["completion_tokens"]) == (
+        5, 50, 25)
+    assert entry.requests == 3  # this instance's view: what it loaded plus what it counted
+    await first.store.close()
+    await second.store.close()

@@ -22,6 +22,7 @@ from zproxy.store import Store
 
 PREFIX: Final = "sk-zp-"
 EDITABLE: Final = ("name", "enabled", "rpm_limit", "tpd_limit")
+COUNTED: Final = ("requests", "prompt_tokens", "completion_tokens")  # flushed as increments
 
 
 def key_hash(key: str) -> str:
@@ -99,6 +100,7 @@ class KeyRing:
         self._by_id: dict[int, ClientKey] = {}
         self._dirty: set[int] = set()
         self._enabled = 0
+        self._saved: dict[int, tuple[int, ...]] = {}  # counters as the store last had them
         # told after every admin change, so other instances on the same store reload the keys
         self.announce: Callable[[], Awaitable[None]] | None = None
 
@@ -116,6 +118,7 @@ class KeyRing:
     async def load(self, store: Store) -> None:
         for row in await store.load_keys():
             self._add(ClientKey(**row))
+            self._saved[row["id"]] = tuple(row[c] for c in COUNTED)
 
     # --- the request path ------------------------------------------------------------
 
@@ -181,6 +184,7 @@ class KeyRing:
             key = self._by_id.get(row["id"])
             if key is None:
                 self._add(ClientKey(**row))
+                self._saved[row["id"]] = tuple(row[c] for c in COUNTED)
             else:
                 for name in EDITABLE:
                     setattr(key, name, row[name])
@@ -189,6 +193,7 @@ class KeyRing:
         self._recount()
 
     def _forget(self, key: ClientKey) -> None:
+        self._saved.pop(key.id, None)
         self._by_id.pop(key.id, None)
         self._by_hash.pop(key.key_hash, None)
         self._dirty.discard(key.id)
@@ -216,11 +221,16 @@ class KeyRing:
     async def flush(self, store: Store) -> None:
         rows = [self._by_id[i].counters() for i in self._dirty if i in self._by_id]
         self._dirty.clear()
+        increments = [{**row, **{c: row[c] - before for c, before in zip(
+            COUNTED, self._saved.get(row["id"], (0,) * len(COUNTED)), strict=True)}}
+            for row in rows]  # several instances on one store add up, never overwrite
         try:
-            await store.save_key_counters(rows)
+            await store.add_counts("client_keys", increments, COUNTED)
         except Exception:
             self._dirty.update(r["id"] for r in rows)
             raise
+        for row in rows:
+            self._saved[row["id"]] = tuple(row[c] for c in COUNTED)
 
     async def aclose(self) -> None:
         await self.limiter.aclose()

@@ -25,6 +25,7 @@ from zproxy.store import Store
 log = structlog.get_logger(__name__)
 
 EDITABLE: Final = ("label", "priority", "weight", "max_concurrent", "enabled")
+COUNTED: Final = ("requests", "successes", "failures")  # flushed as increments
 MAX_TOKEN_CHARS: Final = 8192
 Check = Callable[[str], Awaitable[v.Validation]]
 
@@ -101,6 +102,7 @@ class TokenService:
         # on the same store reload them (zproxy.state.fleet)
         self.announce: Callable[[], Awaitable[None]] | None = None
         self._flush_lock = asyncio.Lock()
+        self._saved: dict[int, tuple[int, ...]] = {}  # counters as the store last had them
 
     # --- start-up --------------------------------------------------------------------
 
@@ -110,6 +112,7 @@ class TokenService:
         for row in rows:
             entry = TokenEntry.from_row(row)
             self.pool.put(entry)
+            self._saved[entry.id] = tuple(row[c] for c in COUNTED)
             state = row["state"]
             if state in (COOLING, INVALID) or row["consecutive_failures"]:
                 self.pool.restore_health(entry, h.Health(
@@ -195,6 +198,7 @@ class TokenService:
             await self.store.delete_tokens(found)
             for token_id in found:
                 self.pool.drop(token_id)
+                self._saved.pop(token_id, None)
             await self._save_events()
             await self._announce()
         return len(found)
@@ -273,12 +277,24 @@ class TokenService:
             counters, healths = self.pool.take_dirty()
             events = self.pool.take_events()
             try:
-                await self.store.save_token_runtime(counters)
+                await self.store.add_counts("upstream_tokens", self._increments(counters),
+                                            COUNTED)
                 await self.store.save_token_runtime(healths)
                 await self.store.add_events([e.row() for e in events])
             except Exception:
                 self.pool.requeue(counters, healths, events)
                 raise
+            for row in counters:
+                self._saved[row["id"]] = tuple(row[c] for c in COUNTED)
+
+    def _increments(self, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Counters as what this instance added since the last flush: several instances on
+        one store then add up instead of overwriting each other."""
+        out = []
+        for row in rows:
+            before = self._saved.get(row["id"], (0,) * len(COUNTED))
+            out.append({**row, **{c: row[c] - b for c, b in zip(COUNTED, before, strict=True)}})
+        return out
 
     async def sync(self) -> None:
         """Another instance changed the tokens in the shared store: take its additions,
@@ -288,6 +304,7 @@ class TokenService:
             entry = self.pool.get(row["id"])
             if entry is None:
                 self.pool.put(TokenEntry.from_row(row))
+                self._saved[row["id"]] = tuple(row[c] for c in COUNTED)
             elif any(row[name] != getattr(entry, name) for name in EDITABLE):
                 self.pool.put(TokenEntry.from_row({**self._row(entry),
                                                    **{name: row[name] for name in EDITABLE}}))

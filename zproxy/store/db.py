@@ -129,7 +129,7 @@ class Store:
             await conn.execute(delete(table).where(table.c.id.in_(list(ids))))
 
     async def save_token_runtime(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """One batched UPDATE of counters and health, keyed by `id`."""
+        """One batched UPDATE of health (or any absolute values), keyed by `id`."""
         await self._save(schema.upstream_tokens, rows)
 
     # --- pool events -------------------------------------------------------------------
@@ -174,8 +174,21 @@ class Store:
         async with self.engine.begin() as conn:
             await conn.execute(delete(table).where(table.c.id == key_id))
 
-    async def save_key_counters(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        await self._save(schema.client_keys, rows)
+    async def add_counts(self, table_name: str, rows: Sequence[Mapping[str, Any]],
+                         counted: Iterable[str]) -> None:
+        """One batched UPDATE keyed by `id` that adds the `counted` columns (deltas) and sets
+        the rest: instances sharing the store each add what they counted, none overwrites."""
+        if not rows:
+            return
+        table = schema.metadata.tables[table_name]
+        added = set(counted)
+        columns = [c for c in rows[0] if c != "id"]
+        values = {c: table.c[c] + bindparam(f"v_{c}") if c in added else bindparam(f"v_{c}")
+                  for c in columns}
+        statement = update(table).where(table.c.id == bindparam("_id")).values(values)
+        params = [{"_id": r["id"], **{f"v_{c}": r[c] for c in columns}} for r in rows]
+        async with self.engine.begin() as conn:
+            await conn.execute(statement, params)
 
     # --- helpers -----------------------------------------------------------------------
 
