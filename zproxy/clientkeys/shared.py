@@ -56,12 +56,14 @@ return 0
 """
 
 
+# The `{key}` hash tag puts both keys of a client key in one Redis Cluster slot, as a script
+# touching several keys requires.
 def _window_key(key: str) -> str:
-    return f"{PREFIX}rl:rpm:{key}"
+    return f"{PREFIX}rl:{{{key}}}:rpm"
 
 
 def _day_key(key: str, now: float) -> str:
-    return f"{PREFIX}rl:tpd:{key}:{int(now // DAY_S)}"
+    return f"{PREFIX}rl:{{{key}}}:tpd:{int(now // DAY_S)}"
 
 
 class RedisLimiter:
