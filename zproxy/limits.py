@@ -66,6 +66,9 @@ async def _read_body(request: web.Request, settings: Settings) -> None:
     if request.content_length is not None and request.content_length > limit:
         raise _too_large(request.content_length, limit)
     try:
+        if request.content.is_eof():  # it all came with the headers: nothing to time
+            await request.read()
+            return
         async with asyncio.timeout(settings.client_send_timeout_s):
             await request.read()
     except TimeoutError:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hmac
 import math
-import uuid
 from typing import Final
 
 import orjson
@@ -15,6 +14,7 @@ from aiohttp.typedefs import Handler
 from zproxy.clientkeys.ring import CLIENT_KEY, ClientKey
 from zproxy.config import Settings
 from zproxy.errors import AuthenticationError, ProxyError, error_body, to_openai_error
+from zproxy.ids import random_hex
 from zproxy.keys import CLIENT_KEYS, SETTINGS
 
 log = structlog.get_logger(__name__)
@@ -34,7 +34,7 @@ def json_error(status: int, body: dict[str, object]) -> web.Response:
 
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
-    request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+    request_id = request.headers.get("X-Request-ID") or random_hex(32)
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=request_id[:64])
     try:

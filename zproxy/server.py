@@ -64,7 +64,12 @@ async def start(app: web.Application, host: str, port: int,
         await runner.cleanup()
         raise
     try:
-        await web.TCPSite(runner, host, port, reuse_port=reuse_port or None).start()
+        # A burst of connections up to the admission cap waits in the kernel's accept queue:
+        # with aiohttp's default of 128, the rest of a burst of 1,000 is dropped and the
+        # clients retry their SYN 1 s, 3 s, 7 s later (the kernel caps it at somaxconn).
+        backlog = max(128, app[SETTINGS].max_concurrent_requests)
+        await web.TCPSite(runner, host, port, reuse_port=reuse_port or None,
+                          backlog=backlog).start()
     except OSError as exc:  # busy port, unknown or foreign address
         await runner.cleanup()
         reason = exc.strerror or str(exc)

@@ -30,7 +30,20 @@ class SSEDecoder:
         self._max = max_pending_chars
 
     def feed(self, chunk: bytes) -> list[str]:
+        if (chunk.endswith(b"\n\n") and not (self._tail or self._data or self._pending_cr)
+                and b"\r" not in chunk and not self._decoder.getstate()[0]):
+            # the common read: whole `data: …` events and nothing pending from the last one
+            return self._whole_events(chunk.decode("utf-8", "replace"))
         return self._lines(self._decoder.decode(chunk))
+
+    def _whole_events(self, text: str) -> list[str]:
+        payloads: list[str] = []
+        for event in text.split("\n\n"):
+            if event.startswith("data: ") and "\n" not in event:
+                payloads.append(event[6:])
+            elif event:  # several fields, comments or `data:` without the space
+                payloads += self._lines(event + "\n\n")
+        return payloads
 
     def flush(self) -> list[str]:
         """End of stream: an unterminated last event is still delivered (lenient)."""

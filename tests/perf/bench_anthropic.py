@@ -12,17 +12,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import subprocess
-import sys
 import time
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 
 from tests.fakes.zai import FakeZai, Script
-from tests.perf.bench import ROOT, cpu_seconds, free_port, wait_ready
+from tests.perf.harness import cpu_seconds, fake_in_process, lorem, proxy_process
 from zproxy.api.anthropic.encoder import MessageEncoder
 from zproxy.api.anthropic.wire import encode_events
 from zproxy.api.stream import encode_chunks
@@ -51,7 +47,7 @@ async def one(session: aiohttp.ClientSession, proxy_url: str, fake: FakeZai, tex
 
 async def measure(fake: FakeZai, proxy_url: str, pid: int, requests: int, frames: int,
                   stream: bool) -> dict[str, float]:
-    text = ("lorem ipsum dolor sit amet, 你好世界 " * (frames * 8 // 34 + 1))[: frames * 8]
+    text = lorem(frames * 8)
     used = {name: 0.0 for name in bodies(stream)}
     batch = 10  # /proc counts CPU in clock ticks (10 ms): measure batches, not requests
     async with aiohttp.ClientSession() as session:
@@ -91,31 +87,15 @@ def encoder_cost(frames: int, rounds: int = 200) -> tuple[float, float]:
 
 async def main(requests: int, frames: int) -> None:
     fake = FakeZai()
-    runner = web.AppRunner(fake.app)
-    await runner.setup()
-    fake_port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", fake_port).start()
-    proxy_port = free_port()
-    env = {**os.environ, "ZAI_BASE_URL": f"http://127.0.0.1:{fake_port}",
-           "PORT": str(proxy_port), "HOST": "127.0.0.1", "LOG_JSON": "true",
-           "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "zproxy"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    proxy_url = f"http://127.0.0.1:{proxy_port}"
-    try:
-        await wait_ready(proxy_url)
+    async with fake_in_process(fake) as fake_url, proxy_process(fake_url) as proxy:
         print(f"{requests} requests per door, {frames} upstream frames each; proxy CPU "
               "per request (ms):")
         for stream in (True, False):
-            cpu = await measure(fake, proxy_url, proc.pid, requests, frames, stream)
+            cpu = await measure(fake, proxy.url, proxy.pid, requests, frames, stream)
             chat, messages = cpu["chat_completions"], cpu["anthropic_messages"]
             label = "stream    " if stream else "non-stream"
             print(f"  {label}  chat completions {chat:6.2f}   messages {messages:6.2f}   "
                   f"overhead {messages - chat:+6.2f} ms ({(messages / chat - 1) * 100:+5.1f} %)")
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        await runner.cleanup()
     openai, anthropic = encoder_cost(frames)
     print(f"encoding one text chunk in-process: OpenAI SSE {openai:5.2f} µs, "
           f"Anthropic events {anthropic:5.2f} µs")

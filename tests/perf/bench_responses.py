@@ -13,16 +13,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import os
-import subprocess
-import sys
 import time
 
 import aiohttp
-from aiohttp import web
 
 from tests.fakes.zai import FakeZai, Script
-from tests.perf.bench import PROMPT, ROOT, cpu_seconds, free_port, wait_ready
+from tests.perf.harness import PROMPT, cpu_seconds, fake_in_process, lorem, proxy_process
 from zproxy.api.responses.encoder import ResponseEncoder, encode_events
 from zproxy.api.responses.objects import ResponseShell
 from zproxy.api.responses.request import ResponsesRequest
@@ -47,36 +43,21 @@ def encoder_cost(chunks: int) -> None:
 
 async def proxy_cost(frames: int, rounds: int) -> None:
     fake = FakeZai()
-    runner = web.AppRunner(fake.app)
-    await runner.setup()
-    fake_port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", fake_port).start()
-    proxy_port = free_port()
-    env = {**os.environ, "ZAI_BASE_URL": f"http://127.0.0.1:{fake_port}",
-           "PORT": str(proxy_port), "HOST": "127.0.0.1", "LOG_JSON": "true",
-           "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "zproxy"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{proxy_port}"
-    text = ("lorem ipsum dolor sit amet, 你好世界 " * (frames * 8 // 34 + 1))[: frames * 8]
-    try:
-        await wait_ready(url)
-        async with aiohttp.ClientSession() as session:
-            routes = {"/v1/chat/completions": {"messages": [{"role": "user",
-                                                             "content": PROMPT}]},
-                      "/v1/responses": {"input": PROMPT}}
-            for path, body in routes.items():
-                await _stream(session, fake, url + path, body, "warm-up")
-                before = cpu_seconds(proc.pid)
-                for _ in range(rounds):
-                    await _stream(session, fake, url + path, body, text)
-                used = cpu_seconds(proc.pid) - before
-                print(f"proxy CPU per 1,000 frames, {path:21} {used / (rounds * frames) * 1e6:6.1f}"
-                      f" ms ({rounds * frames} frames, {used:.3f} s CPU)")
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        await runner.cleanup()
+    text = lorem(frames * 8)
+    async with (fake_in_process(fake) as fake_url, proxy_process(fake_url) as proxy,
+                aiohttp.ClientSession() as session):
+        url = proxy.url
+        routes = {"/v1/chat/completions": {"messages": [{"role": "user",
+                                                         "content": PROMPT}]},
+                  "/v1/responses": {"input": PROMPT}}
+        for path, body in routes.items():
+            await _stream(session, fake, url + path, body, "warm-up")
+            before = cpu_seconds(proxy.pid)
+            for _ in range(rounds):
+                await _stream(session, fake, url + path, body, text)
+            used = cpu_seconds(proxy.pid) - before
+            print(f"proxy CPU per 1,000 frames, {path:21} {used / (rounds * frames) * 1e6:6.1f}"
+                  f" ms ({rounds * frames} frames, {used:.3f} s CPU)")
 
 
 async def _stream(session: aiohttp.ClientSession, fake: FakeZai, url: str,

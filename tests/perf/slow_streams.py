@@ -16,17 +16,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
-import subprocess
-import sys
 import time
 
 import aiohttp
-from aiohttp import web
 
 from tests.fakes.zai import FakeZai, Script
-from tests.perf.bench import ROOT, cpu_seconds, free_port, wait_ready
+from tests.perf.harness import cpu_seconds, fake_in_process, proxy_process
 
 FRAME_DELAY_S = 0.5
 
@@ -75,24 +71,10 @@ async def run(fake: FakeZai, url: str, pid: int, streams: int) -> None:
 
 async def main(streams: int, connection_limit: int) -> None:
     fake = FakeZai()
-    runner = web.AppRunner(fake.app)
-    await runner.setup()
-    fake_port, proxy_port = free_port(), free_port()
-    await web.TCPSite(runner, "127.0.0.1", fake_port, backlog=4096).start()
-    env = {**os.environ, "ZAI_BASE_URL": f"http://127.0.0.1:{fake_port}",
-           "PORT": str(proxy_port), "HOST": "127.0.0.1", "LOG_JSON": "true",
-           "MAX_CONCURRENT_REQUESTS": str(streams + 100),
-           "UPSTREAM_CONNECTION_LIMIT": str(connection_limit), "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "zproxy"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{proxy_port}"
-    try:
-        await wait_ready(url)
-        await run(fake, f"{url}/v1/chat/completions", proc.pid, streams)
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        await runner.cleanup()
+    env = {"MAX_CONCURRENT_REQUESTS": str(streams + 100),
+           "UPSTREAM_CONNECTION_LIMIT": str(connection_limit)}
+    async with fake_in_process(fake) as fake_url, proxy_process(fake_url, **env) as proxy:
+        await run(fake, f"{proxy.url}/v1/chat/completions", proxy.pid, streams)
 
 
 if __name__ == "__main__":

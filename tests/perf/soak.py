@@ -22,22 +22,18 @@ import asyncio
 import os
 import random
 import re
-import subprocess
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
-from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fakes.zai import FakeZai, Script
 from tests.fakes.zai_script import last_user_text
-from tests.perf.bench import ROOT, free_port, wait_ready
+from tests.perf.harness import fake_in_process, proxy_process, rss_kib
 
 KINDS = ("plain", "thinking", "tools", "search")
 MODELS = {"plain": "GLM-4.5", "thinking": "GLM-4.5-Thinking", "tools": "GLM-4.5",
@@ -205,10 +201,7 @@ class Probe:
         self.samples: list[tuple[int, int]] = []  # (requests done, RSS bytes)
 
     def rss(self) -> int:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        raise RuntimeError("no VmRSS")
+        return rss_kib(self.pid) * 1024
 
     def fds(self) -> int:
         return len(os.listdir(f"/proc/{self.pid}/fd"))
@@ -265,23 +258,9 @@ async def main(minutes: float, concurrency: int, rate: float) -> None:
     upstream = Upstream(rate, random.Random(42))
     fake = FakeZai()
     fake.responder = upstream
-    runner = web.AppRunner(fake.app)
-    await runner.setup()
-    fake_port, proxy_port = free_port(), free_port()
-    await web.TCPSite(runner, "127.0.0.1", fake_port).start()
-    env = {**os.environ, "ZAI_BASE_URL": f"http://127.0.0.1:{fake_port}",
-           "PORT": str(proxy_port), "HOST": "127.0.0.1", "LOG_JSON": "true",
-           "UPSTREAM_READ_TIMEOUT": "2", "GUEST_POOL_SIZE": "4", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "zproxy"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{proxy_port}"
-    try:
-        await wait_ready(url)
-        await report(url, minutes, concurrency, upstream, Probe(proc.pid))
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        await runner.cleanup()
+    env = {"UPSTREAM_READ_TIMEOUT": "2", "GUEST_POOL_SIZE": "4"}
+    async with fake_in_process(fake) as fake_url, proxy_process(fake_url, **env) as proxy:
+        await report(proxy.url, minutes, concurrency, upstream, Probe(proxy.pid))
 
 
 async def report(url: str, minutes: float, concurrency: int, upstream: Upstream,

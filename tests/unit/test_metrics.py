@@ -97,3 +97,16 @@ def test_build_info() -> None:
     from zproxy import __version__
 
     assert value(Metrics(), "zproxy_build_info", version=__version__) == 1.0
+
+
+def test_histogram_buckets_are_cumulative_and_bounds_inclusive() -> None:
+    m = Metrics()
+    for duration in (0.05, 0.07, 400.0):  # on a bound, between bounds, above them all
+        m.observe(rec(model="GLM-4.5", duration_s=duration))
+    bucket = "zproxy_request_duration_seconds_bucket"
+    assert value(m, bucket, model="GLM-4.5", le="0.05") == 1.0
+    assert value(m, bucket, model="GLM-4.5", le="0.1") == 2.0
+    assert value(m, bucket, model="GLM-4.5", le="300.0") == 2.0
+    assert value(m, bucket, model="GLM-4.5", le="+Inf") == 3.0
+    assert value(m, "zproxy_request_duration_seconds_count", model="GLM-4.5") == 3.0
+    assert value(m, "zproxy_request_duration_seconds_sum", model="GLM-4.5") == 400.12

@@ -193,3 +193,20 @@ def test_events_under_limit_are_fine_however_many() -> None:
     decoder = SSEDecoder(max_pending_chars=100)
     for _ in range(200):
         assert decoder.feed(b"data: " + b"y" * 80 + b"\n\n") == ["y" * 80]
+
+
+def test_whole_event_reads_with_odd_events_inside_match_line_by_line() -> None:
+    # the fast path takes whole `data: …` events; anything else in the same read falls back
+    raw = (b'data: {"a":1}\n\n: comment\ndata: x\n\ndata:nospace\n\nevent: e\ndata: l1\n'
+           b'data: l2\n\n\n\ndata: \xff\xfe\n\ndata: [DONE]\n\n')
+    whole = SSEDecoder().feed(raw)
+    one_byte_at_a_time = SSEDecoder()
+    pieces = [p for i in range(len(raw)) for p in one_byte_at_a_time.feed(raw[i:i + 1])]
+    assert whole == pieces == ['{"a":1}', "x", "nospace", "l1\nl2", "\ufffd\ufffd", "[DONE]"]
+
+
+def test_a_read_after_a_split_character_takes_the_careful_path() -> None:
+    decoder = SSEDecoder()
+    encoded = "data: 你好\n\n".encode()
+    assert decoder.feed(encoded[:8]) == []  # ends inside 你
+    assert decoder.feed(encoded[8:] + b"data: b\n\n") == ["你好", "b"]

@@ -470,3 +470,12 @@ def test_matched_stop_sequence_is_the_choice_stop_reason() -> None:
     plain.feed([Frame(phase="answer", delta="no stop here")])
     plain.finish()
     assert "stop_reason" not in plain.completion()["choices"][0]
+
+
+def test_a_longer_stop_that_starts_first_wins_over_a_shorter_one_completed_first() -> None:
+    # "b" is complete at index 2 while "aba", which starts at 1, is still open: hold, then
+    # the end of the answer decides (hypothesis found it: text "aaba", cut after "aab")
+    out, stop = _filter_all(["b", "aba"], ["aab", "a"])
+    assert (out, stop.matched) == ("a", "aba")
+    out, stop = _filter_all(["b", "aba"], ["aab"])
+    assert (out, stop.matched) == ("aa", "b")

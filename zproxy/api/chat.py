@@ -14,7 +14,6 @@ import asyncio
 import dataclasses
 import random
 import time
-import uuid
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from zproxy.core.plan import NormalizedRequest
 from zproxy.core.provider import Prepared, Provider, ProviderCall
 from zproxy.core.trace import Trace
 from zproxy.errors import ClientRequestError, UpstreamError
+from zproxy.ids import random_hex, random_uuid
 from zproxy.images import ImageInput, fetch_image, parse_data_url
 from zproxy.limits import check_chat_size
 from zproxy.providers.registry import ProviderRegistry
@@ -41,6 +41,7 @@ from zproxy.tools import (
     ToolCallParser,
     ToolContext,
     corrective_messages,
+    has_tool_history,
     new_nonce,
     prepare_tool_request,
 )
@@ -156,12 +157,22 @@ def normalize(chat: ChatRequest, model: ResolvedModel, messages: list[dict[str, 
         render=render)
 
 
+def _nonce(chat: ChatRequest, settings: Settings, rng: random.Random | None) -> str:
+    """The tool-call nonce; a request without tools or tool history renders none, so it
+    does not pay for one (six draws from the system's random source)."""
+    if settings.tool_fixed_nonce:
+        return settings.tool_fixed_nonce
+    if chat.tools or chat.functions or has_tool_history(chat.messages):
+        return new_nonce(rng)
+    return ""
+
+
 def plan_chat(chat: ChatRequest, providers: ProviderRegistry, settings: Settings, *,
               now: float | None = None, rng: random.Random | None = None,
-              new_id: Callable[[], str] = lambda: str(uuid.uuid4())) -> ChatPlan:
+              new_id: Callable[[], str] = random_uuid) -> ChatPlan:
     provider, model = providers.route(chat.model, enable_thinking=_thinking(chat, settings),
                                       web_search=chat.web_search)
-    nonce = settings.tool_fixed_nonce or new_nonce(rng)
+    nonce = _nonce(chat, settings, rng)
     check_chat_size(chat.messages, settings)
     messages, tools = _render(chat, chat.messages, settings, nonce)
     if not messages:  # e.g. an Anthropic turn of thinking blocks only: nothing to ask
@@ -176,7 +187,7 @@ def plan_chat(chat: ChatRequest, providers: ProviderRegistry, settings: Settings
     request = normalize(chat, model, messages, images=uploads, render=render)
     prepared = provider.prepare(request, now=when, new_id=new_id)
     return ChatPlan(chat=chat, model=model, provider=provider, prepared=prepared, tools=tools,
-                    completion_id=f"chatcmpl-{uuid.uuid4().hex[:24]}", created=int(when))
+                    completion_id=f"chatcmpl-{random_hex(24)}", created=int(when))
 
 
 async def load_images(plan: ChatPlan, session: aiohttp.ClientSession,
@@ -212,8 +223,7 @@ async def corrective_retry(plan: ChatPlan, translator: ResponseTranslator,
                                model=plan.chat.model, parser=parser)
     log.info("tools.corrective_retry", reason=info.reason)
     try:
-        prepared = plan.provider.prepare(request, now=time.time(),
-                                         new_id=lambda: str(uuid.uuid4()))
+        prepared = plan.provider.prepare(request, now=time.time(), new_id=random_uuid)
         call = plan.provider.call(prepared, Trace())
         async with asyncio.timeout(RETRY_TIMEOUT_S):
             async with aclosing(call.events()) as batches:

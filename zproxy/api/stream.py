@@ -74,20 +74,64 @@ async def _pump(response: web.StreamResponse, batches: AsyncGenerator[bytes, Non
         async for data in batches:
             await response.write(data)
         return
-    while True:
-        task = asyncio.ensure_future(anext(batches))
+    idle = _Keepalive(response, keepalive, keepalive_s)
+    try:
+        async for data in batches:
+            await response.write(data)
+            idle.wrote()
+    finally:
+        idle.stop()
+    idle.raise_failure()
+
+
+class _Keepalive:
+    """Writes `keepalive` whenever nothing went out for `interval_s`, from one timer per
+    stream (a task and an `asyncio.wait` per batch cost more than the batch itself). The
+    timer checks the time of the last write and sleeps again until that plus the interval;
+    a keepalive that cannot be written cancels the pump, as a failed write would."""
+
+    __slots__ = ("_response", "_bytes", "_interval", "_loop", "_last", "_timer", "_pump",
+                 "_writing", "_failure")
+
+    def __init__(self, response: web.StreamResponse, data: bytes, interval_s: float) -> None:
+        self._response, self._bytes, self._interval = response, data, interval_s
+        self._loop = asyncio.get_running_loop()
+        self._last = self._loop.time()
+        self._pump = asyncio.current_task()
+        self._writing: asyncio.Task[None] | None = None
+        self._failure: BaseException | None = None
+        self._timer: asyncio.TimerHandle | None = self._loop.call_at(
+            self._last + interval_s, self._check)
+
+    def wrote(self) -> None:
+        self._last = self._loop.time()
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+    def _check(self) -> None:
+        due = self._last + self._interval
+        if self._loop.time() >= due and (self._writing is None or self._writing.done()):
+            self._writing = self._loop.create_task(self._write())
+            due = self._loop.time() + self._interval
+        self._timer = self._loop.call_at(due, self._check)
+
+    async def _write(self) -> None:
         try:
-            while not (await asyncio.wait({task}, timeout=keepalive_s))[0]:
-                await response.write(keepalive)
-        except BaseException:
-            task.cancel()
-            await asyncio.wait({task})  # let the generator stop before aclosing() closes it
-            raise
-        try:
-            data = task.result()
-        except StopAsyncIteration:
+            await self._response.write(self._bytes)
+        except (ConnectionResetError, RuntimeError) as exc:  # the client is gone
+            self._failure = exc
+            self.stop()
+            if self._pump is not None:
+                self._pump.cancel()
             return
-        await response.write(data)
+        self._last = self._loop.time()
 
 
 def _log_stream_error(exc: Exception) -> None:

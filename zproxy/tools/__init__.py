@@ -10,6 +10,7 @@ Pure: no I/O, no clock, no module-level state.
 from __future__ import annotations
 
 from zproxy.tools.context import ToolContext, prepare_tool_request
+from zproxy.tools.history import has_tool_history
 from zproxy.tools.options import ParserOptions
 from zproxy.tools.parser import ToolCallParser
 from zproxy.tools.prompt import new_nonce
@@ -22,6 +23,7 @@ __all__ = [
     "ToolCallParser",
     "ToolContext",
     "corrective_messages",
+    "has_tool_history",
     "new_nonce",
     "prepare_tool_request",
 ]

@@ -78,19 +78,38 @@ class StopFilter:
         if self._stopped:
             return ""
         text = self._held + text
-        found = [(i, s) for s in self._stops if (i := text.find(s)) != -1]
-        if found:
-            cut, self.matched = min(found, key=lambda hit: hit[0])
-            self._stopped, self._held = True, ""
-            return text[:cut]
-        hold = max((n for s in self._stops for n in range(min(len(s) - 1, len(text)), 0, -1)
-                    if text.endswith(s[:n])), default=0)
-        self._held = text[len(text) - hold:] if hold else ""
-        return text[: len(text) - hold]
+        hit = self._first_match(text)
+        # a longer stop that starts before the match (or at the end) may still complete
+        start = self._partial_start(text, len(text) if hit is None else hit[0])
+        if start is not None:
+            self._held = text[start:]
+            return text[:start]
+        self._held = ""
+        return text if hit is None else self._stop_at(text, hit)
 
     def flush(self) -> str:
         held, self._held = self._held, ""
-        return held
+        hit = self._first_match(held)
+        return held if hit is None else self._stop_at(held, hit)
+
+    def _stop_at(self, text: str, hit: tuple[int, str]) -> str:
+        self._stopped, self.matched = True, hit[1]
+        return text[:hit[0]]
+
+    def _first_match(self, text: str) -> tuple[int, str] | None:
+        """(index, stop) of the complete stop sequence that starts first, or None."""
+        found = [(i, s) for s in self._stops if (i := text.find(s)) != -1]
+        return min(found, key=lambda hit: hit[0]) if found else None
+
+    def _partial_start(self, text: str, before: int) -> int | None:
+        """The first index before `before` from which the rest of `text` is a proper
+        prefix of a stop sequence: from there on, text cannot be let out yet."""
+        longest = max(map(len, self._stops), default=0)
+        for start in range(max(0, len(text) - longest + 1), before):
+            tail = text[start:]
+            if any(len(s) > len(tail) and s.startswith(tail) for s in self._stops):
+                return start
+        return None
 
 
 def estimate_tokens(chars: int) -> int:

@@ -11,25 +11,26 @@ aiohttp and timeout errors become `UpstreamError`s in exactly one place, `mapped
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
 
 import aiohttp
 import orjson
 import structlog
+from yarl import URL
 
 from zproxy import errors
 from zproxy.config import Settings
 from zproxy.core.trace import ChatTurn, Trace
+from zproxy.ids import random_uuid
 from zproxy.providers.http import json_or_text, mapped_errors
 from zproxy.providers.zai import wire
 from zproxy.providers.zai.attempt import AttemptBuilder
 from zproxy.providers.zai.conversations import PersistedPlan
 from zproxy.providers.zai.fe_version import FEVersion
+from zproxy.providers.zai.query import CompletionQuery
 from zproxy.providers.zai.reader import FrameReader
 from zproxy.providers.zai.request import UpstreamRequest
 from zproxy.providers.zai.signing import signature
@@ -45,27 +46,10 @@ _CREDENTIAL_FAILURES = (errors.UpstreamAuthError, errors.UpstreamRateLimitError,
                         errors.UpstreamCaptchaError, errors.UpstreamBlockedError)
 
 
-def _fingerprint(user_agent: str, now: datetime) -> dict[str, str]:
-    # Z.AI: browser fields the web UI sends; ZY's values (zai-protocol.md §2.1, seen 2026-03).
-    return {
-        "user_agent": user_agent, "language": "zh-CN", "languages": "zh-CN",
-        "timezone": "Asia/Shanghai", "cookie_enabled": "true", "screen_width": "1920",
-        "screen_height": "1080", "screen_resolution": "1920x1080", "viewport_height": "919",
-        "viewport_width": "944", "viewport_size": "944x919", "color_depth": "24",
-        "pixel_ratio": "1.25", "search": "", "hash": "", "host": "chat.z.ai",
-        "hostname": "chat.z.ai", "protocol": "https:", "referrer": "",
-        "title": "Z.ai Chat Proxy", "timezone_offset": "-480",
-        "local_time": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z",
-        "utc_time": now.strftime("%a, %d %b %Y %H:%M:%S GMT"), "is_mobile": "false",
-        "is_touch": "false", "max_touch_points": "10", "browser_name": "Chrome",
-        "os_name": "Windows",
-    }
-
-
 class UpstreamClient:
     def __init__(self, session: aiohttp.ClientSession, settings: Settings, *,
                  clock: Callable[[], float] = time.time,
-                 new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+                 new_id: Callable[[], str] = random_uuid,
                  users: UserSource | None = None) -> None:
         self._session = session
         self._settings = settings
@@ -73,6 +57,7 @@ class UpstreamClient:
         self._new_id = new_id
         self.max_attempts = settings.max_attempts
         self._base = settings.upstream_base
+        self._query = CompletionQuery(self._base, settings.completion_path, settings.user_agent)
         self.tokens = TokenPool(
             settings.upstream_tokens, guest_enabled=settings.guest_enabled,
             guest_pool_size=settings.guest_pool_size, guest_ttl_s=settings.guest_ttl_s,
@@ -198,31 +183,21 @@ class UpstreamClient:
         return frames
 
     async def _signed(self, request: UpstreamRequest, body: dict[str, Any],
-                      credential: Credential) -> tuple[str, dict[str, str], bytes]:
+                      credential: Credential) -> tuple[URL, dict[str, str], bytes]:
         now_ms = int(self._clock() * 1000)
         request_id, chat_id = self._new_id(), str(body["chat_id"])
-        query = self._query(request, chat_id, credential, request_id, now_ms)
         sig = signature(self._settings.signing_secret, request_id=request_id,
                         user_id=credential.user_id, timestamp_ms=now_ms,
                         prompt=str(body["signature_prompt"]))
         headers = self._headers(credential, chat_id)
         headers["X-FE-Version"] = await self.fe_version.get()
         headers["X-Signature"] = sig
-        url = f"{self._base}{self._settings.completion_path}?{urlencode(query)}"
-        return url, headers, orjson.dumps(body)
-
-    def _query(self, request: UpstreamRequest, chat_id: str, credential: Credential,
-               request_id: str, now_ms: int) -> dict[str, str]:
-        query = {
-            "requestId": request_id, "timestamp": str(now_ms), "user_id": credential.user_id,
-            "version": "0.0.1", "platform": "web", "token": credential.token,
-            "current_url": f"{self._base}/c/{chat_id}",
-            "pathname": f"/c/{chat_id}", "signature_timestamp": str(now_ms),
-        }
         mode = self._settings.fingerprint
-        if mode == "always" or (mode == "auto" and request.persisted):
-            query |= _fingerprint(self._settings.user_agent, datetime.now(UTC))
-        return query
+        fingerprint = mode == "always" or (mode == "auto" and request.persisted)
+        url = self._query.url(request_id=request_id, now_ms=now_ms, user_id=credential.user_id,
+                              token=credential.token, chat_id=chat_id,
+                              fingerprint_at=datetime.now(UTC) if fingerprint else None)
+        return url, headers, orjson.dumps(body)
 
     def _headers(self, credential: Credential, chat_id: str | None = None) -> dict[str, str]:
         referer = f"{self._base}/c/{chat_id}" if chat_id else f"{self._base}/"

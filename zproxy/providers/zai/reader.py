@@ -1,4 +1,5 @@
-"""Reads a completion's SSE body and returns the frames of each network read."""
+"""Reads a completion's SSE body and returns the frames of each network read (text frames
+merged: `wire.parse_frames`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from zproxy.sse import SSEDecoder
 
 class FrameReader:
     def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._content = response.content
         self._chunks = response.content.iter_any()
         self._decoder = SSEDecoder()
         self.eof = False
@@ -22,6 +24,10 @@ class FrameReader:
         """After the done frame: read to EOF briefly so the connection can go back to the
         pool; whatever comes after `done` carries nothing."""
         try:
+            if self._content.is_eof():  # the rest is already here: no timer needed
+                while not self.eof:
+                    await self.batch()
+                return
             async with asyncio.timeout(timeout_s):
                 while not self.eof:
                     await self.batch()
@@ -36,7 +42,7 @@ class FrameReader:
                 except StopAsyncIteration:
                     self.eof = True
                     payloads = self._decoder.flush()
-            frames = [f for f in map(wire.parse_frame, payloads) if f is not None]
+            frames = wire.parse_frames(payloads)
             if frames:
                 return frames
         return None

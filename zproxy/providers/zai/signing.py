@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
@@ -22,10 +23,15 @@ def signature(secret: str, *, request_id: str, user_id: str, timestamp_ms: int,
     metadata = f"requestId,{request_id},timestamp,{timestamp_ms},user_id,{user_id}"
     encoded = base64.b64encode(prompt.encode("utf-8")).decode("ascii")
     to_sign = f"{metadata}|{encoded}|{timestamp_ms}"
-    bucket = str(timestamp_ms // BUCKET_MS)
-    derived = hmac.new(secret.encode("utf-8"), bucket.encode("ascii"), hashlib.sha256)
-    key = derived.hexdigest().encode("ascii")
+    key = _derived_key(secret, timestamp_ms // BUCKET_MS)
     return hmac.new(key, to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+@functools.lru_cache(maxsize=8)
+def _derived_key(secret: str, bucket: int) -> bytes:
+    """The 5-minute key; every request of a window shares it, so it is derived once."""
+    derived = hmac.new(secret.encode("utf-8"), str(bucket).encode("ascii"), hashlib.sha256)
+    return derived.hexdigest().encode("ascii")
 
 
 def _text_of(content: Any) -> str:

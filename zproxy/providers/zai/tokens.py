@@ -117,7 +117,8 @@ class TokenPool:
         """A credential not in `exclude`: the one whose `key` is `prefer` when it is usable,
         else a user token, else a guest (unless `user_only`)."""
         now = self._clock()
-        preferred = [c for c in self.guests if c.key == prefer]
+        # `key` hashes the token: only worth computing when a chat asks for its owner
+        preferred = [c for c in self.guests if c.key == prefer] if prefer is not None else []
         credential = (self._pick(preferred, exclude, now)
                       or self.user_pool.pick(exclude, prefer=prefer)
                       or await self._guest(exclude, now, user_only))

@@ -7,6 +7,7 @@ only the `Frame` values parsed here.
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -60,8 +61,52 @@ def parse_frame(payload: str) -> Frame | None:
         outer = orjson.loads(payload)
     except orjson.JSONDecodeError:
         return None
-    if not isinstance(outer, dict):
-        return None
+    return _frame(outer) if isinstance(outer, dict) else None
+
+
+def parse_frames(payloads: Iterable[str]) -> list[Frame]:
+    """The frames of one network read, with each run of plain text frames merged into one.
+
+    Most Z.AI frames only append text: `{"type": …, "data": {"delta_content": str, "phase":
+    str}}` and nothing else. Consecutive ones of the same phase whose text holds no markup
+    (no `<`, so no block opens or closes inside the run and its events keep their order)
+    become one `Frame` with their joined text, which the message buffer renders exactly as
+    it renders them one by one (an append is an append): a read costs one frame, not one per
+    upstream event. Every other payload goes through `parse_frame` and ends the run.
+    """
+    frames: list[Frame] = []
+    run: list[str] = []
+    phase = ""
+    for payload in payloads:
+        outer: Any = None
+        if payload != "[DONE]":
+            try:
+                outer = orjson.loads(payload)
+            except orjson.JSONDecodeError:
+                continue
+        data = outer.get("data") if type(outer) is dict and len(outer) == 2 else None
+        if type(data) is dict and len(data) == 2 and "type" in outer:
+            delta, this_phase = data.get("delta_content"), data.get("phase")
+            if (type(delta) is str and type(this_phase) is str and this_phase != "done"
+                    and "<" not in delta):
+                if run and this_phase != phase:
+                    frames.append(Frame(phase=phase, delta="".join(run)))
+                    run = []
+                run.append(delta)
+                phase = this_phase
+                continue
+        if run:
+            frames.append(Frame(phase=phase, delta="".join(run)))
+            run = []
+        frame = DONE_FRAME if outer is None else _frame(outer) if type(outer) is dict else None
+        if frame is not None:
+            frames.append(frame)
+    if run:
+        frames.append(Frame(phase=phase, delta="".join(run)))
+    return frames
+
+
+def _frame(outer: dict[str, Any]) -> Frame:
     data = outer.get("data") if isinstance(outer.get("data"), dict) else outer
     assert isinstance(data, dict)
     edit_index = data.get("edit_index")
