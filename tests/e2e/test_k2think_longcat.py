@@ -131,6 +131,9 @@ async def test_longcat_search_gives_citations(start: Start) -> None:
     listing = content.split("Sources:\n", 1)[1].splitlines()
     assert listing == [f"{n}. [{r['title']}]({r['url']})"
                        for n, r in enumerate(DEFAULT_RESULTS, start=1)]
+    cited = [a.url_citation for a in message.annotations or [] if a.type == "url_citation"]
+    assert [c.url for c in cited] == [r["url"] for r in DEFAULT_RESULTS]
+    assert all(content[c.start_index:c.end_index].endswith(f"({c.url})") for c in cited)
 
 
 @pytest.mark.parametrize("model", ["K2-Think", "LongCat-Flash"])
