@@ -19,7 +19,7 @@ from zproxy.admin.spec import endpoint_docs
 from zproxy.config import VARIABLES, Settings
 from zproxy.core.models import ModelCatalog, model_object
 from zproxy.errors import ERROR_CODES
-from zproxy.keys import MODELS, SETTINGS
+from zproxy.keys import MODELS, PROVIDERS, SETTINGS
 from zproxy.openapi import CHAT_PARAMETERS, UNSUPPORTED, build_openapi
 from zproxy.openapi_params import Param
 from zproxy.openapi_responses import RESPONSES_PARAMETERS, RESPONSES_UNSUPPORTED
@@ -265,7 +265,9 @@ def docs_context(request: web.Request) -> dict[str, Any]:
         "unsupported": UNSUPPORTED,
         "responses_parameters": _parameters(RESPONSES_PARAMETERS),
         "responses_unsupported": RESPONSES_UNSUPPORTED,
-        "models": [model_object(spec) for spec in catalog],
+        "models": [{**model_object(spec), **app[PROVIDERS].describe(spec)} for spec in catalog],
+        "providers": [{**p, "token_help": segments(p["token_help"])}
+                      for p in app[PROVIDERS].overview()],
         "errors": _errors(),
         "config": _variables(),
         "examples": [*examples(api_base, key, example_model(catalog)),

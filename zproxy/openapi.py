@@ -225,6 +225,8 @@ def build_openapi(base_url: str, model_ids: Sequence[str]) -> dict[str, Any]:
                     "object": {"type": "string", "const": "model"},
                     "created": {"type": "integer"}, "owned_by": _STR, "upstream_id": _STR,
                     "context_length": {"type": "integer"}, "description": _STR,
+                    "provider": _STR, "available": {"type": "boolean"},
+                    "unavailable_reason": _STR,
                     "capabilities": {"type": "object",
                                      "additionalProperties": {"type": "boolean"}}}},
                 "ModelList": {"type": "object", "properties": {

@@ -263,3 +263,26 @@ def test_any_chunking_gives_the_same_output(tokens: list[str], cuts: list[int]) 
     for note in whole.annotations():
         span = note["url_citation"]
         assert expected[span["start_index"]:span["end_index"]] == f"[[1]]({URL1})"
+
+
+def test_results_no_marker_cites_are_listed_and_annotated() -> None:
+    """Providers without inline markers (LongCat): the source list's links are the citations."""
+    from zproxy.core.events import SearchItem, SearchResults
+
+    flt = CitationFilter(list_uncited=True)
+    flt.add_results(SearchResults((SearchItem("Redis 8", URL1), SearchItem("Sets", URL2),
+                                   SearchItem("Again", URL1)), query="redis"))
+    text = flt.feed("Redis 8 is out.") + flt.flush()
+    assert text == (f"Redis 8 is out.\n\nSources:\n1. [Redis 8]({URL1})\n2. [Sets]({URL2})")
+    spans = [(a["url_citation"]["url"], text[a["url_citation"]["start_index"]:
+                                             a["url_citation"]["end_index"]])
+             for a in flt.annotations()]
+    assert spans == [(URL1, f"[Redis 8]({URL1})"), (URL2, f"[Sets]({URL2})")]
+
+
+def test_cited_sources_are_not_annotated_twice_in_the_list() -> None:
+    flt = CitationFilter(list_uncited=True)
+    add_block(flt, search_block([result(1, URL1, ref_id="turn0search0")]))
+    text = flt.feed("See 【turn0search0】.") + flt.flush()
+    assert text.endswith(f"\n\nSources:\n1. [T]({URL1})")
+    assert link_texts(text, flt) == [f"[[1]]({URL1})"]  # the inline link only

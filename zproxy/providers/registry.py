@@ -115,6 +115,23 @@ class ProviderRegistry:
             extra["unavailable_reason"] = unavailable_message(info, spec.id)
         return extra
 
+    def overview(self) -> list[dict[str, Any]]:
+        """Every provider for /docs: what it serves, what it can do, how to give it a token."""
+        rows = []
+        for provider in self._providers.values():
+            info = provider.info
+            caps = info.capabilities
+            rows.append({"name": info.name, "label": info.label, "owned_by": info.owned_by,
+                         "available": provider.available(), "guest": info.guest,
+                         "variables": list(info.credential_env), "token_help": info.token_help,
+                         "models": [s.id for s in self.catalog if (s.provider or
+                                                                    DEFAULT_PROVIDER) == info.name],
+                         "capabilities": {"reasoning": caps.reasoning, "search": caps.search,
+                                          "vision": caps.vision, "native_tools": caps.native_tools,
+                                          "usage": caps.usage},
+                         "conversation_mode": info.conversation_mode})
+        return rows
+
     async def close(self) -> None:
         for provider in self._providers.values():
             await provider.close()

@@ -166,13 +166,26 @@ class CitationFilter:
         if not self._sources_list:
             return ""
         entries = [(c.number, c.source) for c in self._cited.values()]
-        if not entries and self._list_uncited:
+        uncited = not entries and self._list_uncited
+        if uncited:
             entries = self._uncited_entries()
         if not entries:
             return ""
         lines = [f"{n}. [{s.title.translate(_TITLE_ESCAPES)}]({s.url.translate(_URL_ESCAPES)})"
                  for n, s in entries]
-        return "\n\nSources:\n" + "\n".join(lines)
+        listing = "\n\nSources:\n" + "\n".join(lines)
+        if uncited:  # no marker cited them: the list's links are the citations
+            self._annotate_listing(entries, lines)
+        return listing
+
+    def _annotate_listing(self, entries: list[tuple[int, Source]], lines: list[str]) -> None:
+        start = self._out + len("\n\nSources:\n")
+        for (number, source), line in zip(entries, lines, strict=True):
+            link = start + len(f"{number}. ")
+            self._annotations.append({"type": "url_citation", "url_citation": {
+                "url": source.url, "title": source.title,
+                "start_index": link, "end_index": start + len(line)}})
+            start += len(line) + 1
 
     def _uncited_entries(self) -> list[tuple[int, Source]]:
         unique: dict[str, Source] = {}
