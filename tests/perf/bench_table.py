@@ -297,7 +297,7 @@ async def main(args: argparse.Namespace) -> None:
     args.scale = 8 if args.quick else 32
     async with fake_process(cpu=FAKE_CPU) as fake:
         env = {"MAX_CONCURRENT_REQUESTS": str(args.slow_streams + 200), "WORKERS": "1"}
-        async with proxy_process(fake.url, cpu=PROXY_CPU, **env) as proxy:
+        async with proxy_process(fake.url, cpu=PROXY_CPU, tree=args.proxy_tree, **env) as proxy:
             for row in args.rows:
                 if row in WITH_FAKE:
                     await WITH_FAKE[row](proxy, fake, table, args)
@@ -324,6 +324,9 @@ if __name__ == "__main__":
                         help="how many concurrent slow streams")
     parser.add_argument("--rows", nargs="+", choices=ROWS, default=list(ROWS),
                         help="which rows to measure (default: all)")
+    parser.add_argument("--proxy-tree", type=Path, default=None, metavar="CHECKOUT",
+                        help="measure the proxy of another checkout (e.g. a `git worktree` of "
+                             "an older commit) against this fake and load generator")
     parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
                         help="sample the proxy with py-spy during the c=64 rows (its figures "
                              "then include the sampling cost): DIR/<row>.txt, collapsed stacks")

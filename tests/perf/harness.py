@@ -151,15 +151,17 @@ async def fake_process(cpu: int | None = None) -> AsyncIterator[Child]:
 
 @contextlib.asynccontextmanager
 async def proxy_process(fake_url: str, cpu: int | None = None, cprofile: Path | None = None,
-                        **env: str) -> AsyncIterator[Child]:
+                        tree: Path | None = None, **env: str) -> AsyncIterator[Child]:
     """`python -m zproxy` against `fake_url`; `env` adds or overrides settings. With
-    `cprofile`, the proxy runs under cProfile and writes its stats there when it stops."""
+    `cprofile`, the proxy runs under cProfile and writes its stats there when it stops; with
+    `tree`, the proxy is the one in that checkout (another commit, for before/after)."""
     port = free_port()
+    root = tree or ROOT
     full_env = {**os.environ, "ZAI_BASE_URL": fake_url, "PORT": str(port), "HOST": "127.0.0.1",
-                "LOG_JSON": "true", "PYTHONPATH": str(ROOT), **env}
+                "LOG_JSON": "true", "PYTHONPATH": str(root), **env}
     command = ["-m", "zproxy"] if cprofile is None else [
         "-m", "tests.perf.harness", "--cprofile", str(cprofile)]
-    proc = subprocess.Popen([sys.executable, *command], cwd=ROOT, env=full_env,
+    proc = subprocess.Popen([sys.executable, *command], cwd=root, env=full_env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     pin(proc.pid, cpu)
     url = f"http://127.0.0.1:{port}"
