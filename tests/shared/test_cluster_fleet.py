@@ -76,7 +76,9 @@ async def test_a_token_failing_on_one_instance_is_skipped_by_the_other_at_once(
         pair: tuple[Proxy, Proxy], fake: FakeZai) -> None:
     a, b = pair
     await fail_bad_token_on(a, fake)
-    assert state(b, BAD) == "cooling"  # no wait: B learnt it before A answered
+    # pub/sub carries A's rest to B within milliseconds; the bound only absorbs a loaded
+    # machine (A answers its client without waiting for B to have heard)
+    await until(lambda: state(b, BAD) == "cooling", timeout_s=2)
     since = len(fake.requests)
     await ask(b, 8)
     assert attempts(fake, since) == {"good": 8}  # B never tried the resting token
