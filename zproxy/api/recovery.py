@@ -53,6 +53,9 @@ class RecoveringRun:
     yielded: the caller reads the translator when `chunks()` ends.
     """
 
+    __slots__ = ("_call", "_committed", "_held", "_new_translator", "_stream", "_trace",
+                 "translator")
+
     def __init__(self, call: ProviderCall, trace: Trace,
                  new_translator: Callable[[], ResponseTranslator], *, stream: bool) -> None:
         self._call = call
@@ -60,41 +63,47 @@ class RecoveringRun:
         self._new_translator = new_translator
         self._stream = stream
         self.translator = new_translator()
+        self._committed = False
+        self._held: list[Chunk] = []
 
     async def chunks(self) -> AsyncGenerator[list[Chunk], None]:
+        # One generator over the attempts' events (no inner generator per attempt): a
+        # stream's suspended chain is one frame shorter and has one `aclosing` fewer.
         call = self._call
-        committed = False
         while True:
-            held: list[Chunk] = []
+            self._held = []
+            translator = self.translator
             try:
-                async with aclosing(self._attempt(call)) as attempt:
-                    async for chunks in attempt:
-                        if committed:
-                            yield chunks
-                        elif self._stream:
-                            held += chunks
-                            if any(map(visible, chunks)):
-                                committed = True  # from here on the client has seen output
-                                yield held
+                async with aclosing(call.events()) as batches:
+                    async for events in batches:
+                        out = self._offer(translator.feed(events))
+                        if out:
+                            yield out
+                        if translator.stopped:
+                            break
+                out = self._offer(translator.end())  # raises an in-stream error
+                if out:
+                    yield out
             except UpstreamError as exc:
-                if committed or not call.recover(exc):
+                if self._committed or not call.recover(exc):
                     raise
                 log.info("upstream.recovering", cause=exc.cause, attempts=self._trace.attempts)
                 self.translator = self._new_translator()
                 continue
-            if held and not committed:
-                yield held  # an answer without visible content still has its role chunk
+            if self._held and not self._committed:
+                yield self._held  # an answer without visible content still has its role chunk
             return
 
-    async def _attempt(self, call: ProviderCall) -> AsyncGenerator[list[Chunk], None]:
-        translator = self.translator
-        async with aclosing(call.events()) as batches:
-            async for events in batches:
-                chunks = translator.feed(events)
-                if chunks:
-                    yield chunks
-                if translator.stopped:
-                    break
-        head = translator.end()  # raises an in-stream error that ended the attempt
-        if head:
-            yield head
+    def _offer(self, chunks: list[Chunk]) -> list[Chunk] | None:
+        """What of an attempt's `chunks` goes out now: all of them once committed, the held
+        ones with the first visible chunk, nothing while still inside the window."""
+        if not chunks:
+            return None
+        if self._committed:
+            return chunks
+        if self._stream:
+            self._held += chunks
+            if any(map(visible, chunks)):
+                self._committed = True  # from here on the client has seen output
+                return self._held
+        return None
