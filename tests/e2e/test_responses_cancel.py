@@ -26,6 +26,7 @@ async def test_cancel_a_foreground_response_is_refused_and_keeps_it(proxy: Proxy
         assert refused.value.status_code == 400
         assert refused.value.param == "response_id"
         assert "background=true" in refused.value.message
+        assert refused.value.code == "response_not_cancellable"
         fetched = await client.responses.retrieve(created.id)
         assert fetched.to_dict() == created.to_dict()
         assert fetched.status == "completed"

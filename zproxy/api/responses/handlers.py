@@ -152,7 +152,7 @@ async def cancel_response(request: web.Request) -> web.Response:
     stored = _stored(request)
     raise ClientRequestError(
         f"Response '{stored.id}' cannot be cancelled: only responses created with "
-        "background=true can be cancelled.", param="response_id", code="invalid_request")
+        "background=true can be cancelled.", param="response_id", code="response_not_cancellable")
 
 
 async def list_input_items(request: web.Request) -> web.Response:
