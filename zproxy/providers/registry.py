@@ -22,10 +22,13 @@ from typing import Any, Final
 import aiohttp
 
 from zproxy.config import Settings
+from zproxy.core.checks import TokenCheck
 from zproxy.core.models import ModelCatalog, ModelSpec, ResolvedModel, spec_from_mapping
 from zproxy.core.provider import Provider, ProviderInfo, StoredTokens
 from zproxy.errors import NotFoundError, ProviderUnavailableError
+from zproxy.providers.k2think import check as k2think_check
 from zproxy.providers.k2think import provider as k2think
+from zproxy.providers.longcat import check as longcat_check
 from zproxy.providers.longcat import provider as longcat
 
 DEFAULT_PROVIDER: Final = "zai"
@@ -46,6 +49,26 @@ FACTORIES: Final[tuple[ProviderFactory, ...]] = (
     ProviderFactory(k2think.provider_info, k2think.make_provider),
     ProviderFactory(longcat.provider_info, longcat.make_provider),
 )
+
+# Each provider's token check (`<package>.check.token_check`) for the pool's validation.
+CHECKS: Final[Mapping[str, Callable[[Callable[[], aiohttp.ClientSession], Settings],
+                                    TokenCheck]]] = {
+    "k2think": k2think_check.token_check,
+    "longcat": longcat_check.token_check,
+}
+
+
+def provider_env_tokens(settings: Settings) -> dict[str, tuple[str, ...]]:
+    """The env tokens of the providers besides Z.AI: imported into the admin store at start-up,
+    so the providers then serve them from there (`make_provider` with a store ignores them)."""
+    return {"k2think": settings.k2think_tokens, "longcat": settings.longcat_tokens}
+
+
+def token_checks(session: Callable[[], aiohttp.ClientSession],
+                 settings: Settings) -> dict[str, TokenCheck]:
+    """The token checks of the providers besides Z.AI, by name. `session` is a getter: the
+    store opens before the HTTP session exists."""
+    return {name: make(session, settings) for name, make in CHECKS.items()}
 
 
 def provider_infos(settings: Settings, first: Iterable[ProviderInfo] = ()) -> list[ProviderInfo]:

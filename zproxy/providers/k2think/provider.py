@@ -8,6 +8,7 @@ snapshot stream (`decoder.StreamDecoder`), or JSON when the upstream answers so.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -175,5 +176,10 @@ def provider_info(settings: Settings) -> ProviderInfo:
 
 def make_provider(session: aiohttp.ClientSession, settings: Settings,
                   stored: StoredTokens | None = None) -> K2ThinkProvider:
-    """`stored`: the admin store's tokens of this provider, served after the env ones."""
-    return K2ThinkProvider(session, K2ThinkOptions.from_settings(settings), stored)
+    """`stored`: the admin store's tokens of this provider. The app imports the env tokens
+    into the store at start-up (zproxy.fleet), so with a store they are served from there
+    (health, counters and /admin included) and not held a second time here."""
+    options = K2ThinkOptions.from_settings(settings)
+    if stored is not None:
+        options = dataclasses.replace(options, tokens=())
+    return K2ThinkProvider(session, options, stored)

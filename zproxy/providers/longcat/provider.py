@@ -10,6 +10,7 @@ reported as `blocked` with that explanation.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -178,5 +179,10 @@ def provider_info(settings: Settings) -> ProviderInfo:
 
 def make_provider(session: aiohttp.ClientSession, settings: Settings,
                   stored: StoredTokens | None = None) -> LongCatProvider:
-    """`stored`: the admin store's tokens of this provider, served after the env ones."""
-    return LongCatProvider(session, LongCatOptions.from_settings(settings), stored)
+    """`stored`: the admin store's tokens of this provider. The app imports the env tokens
+    into the store at start-up (zproxy.fleet), so with a store they are served from there
+    (health, counters and /admin included) and not held a second time here."""
+    options = LongCatOptions.from_settings(settings)
+    if stored is not None:
+        options = dataclasses.replace(options, tokens=())
+    return LongCatProvider(session, options, stored)
