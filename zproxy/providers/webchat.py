@@ -30,7 +30,15 @@ from zproxy import errors
 from zproxy.core.events import Content, Done, Event, Failure, Reasoning, SearchResults, ToolBlock
 from zproxy.core.failures import Outcome, outcome_of
 from zproxy.core.models import ModelSpec
-from zproxy.core.provider import Credential, Decoder, StoredTokens
+from zproxy.core.plan import NormalizedRequest
+from zproxy.core.provider import (
+    Credential,
+    Decoder,
+    Prepared,
+    ProviderInfo,
+    StoredTokens,
+    prompt_chars,
+)
 from zproxy.core.trace import Trace
 from zproxy.providers.http import json_or_text, mapped_errors
 
@@ -324,3 +332,49 @@ async def read_body(response: aiohttp.ClientResponse) -> tuple[Any, int]:
     with mapped_errors():
         raw = await response.read()
     return json_or_text(raw), response.status
+
+
+class WebChatProvider:
+    """What K2Think and LongCat share around their own `_open` (one attempt: request, check,
+    decoder): the descriptor, the token ring, planning, the attempt loop and background jobs."""
+
+    def __init__(self, info: ProviderInfo, tokens: TokenRing, *, max_attempts: int,
+                 classify: Callable[[int | None, Mapping[str, str], Any], errors.UpstreamError]
+                 ) -> None:
+        self._info = info
+        self.tokens = tokens
+        self._max_attempts = max_attempts
+        self._classify = classify
+        self._background = Background()
+
+    @property
+    def info(self) -> ProviderInfo:
+        return self._info
+
+    def available(self) -> bool:
+        return self.tokens.available()
+
+    def prepare(self, request: NormalizedRequest, *, now: float,
+                new_id: Callable[[], str]) -> Prepared:
+        """Nothing to check beyond what the engine did (vision, sizes); the body is built
+        per attempt, as it depends on the credential."""
+        return Prepared(request, prompt_chars(request.messages))
+
+    def call(self, prepared: Prepared, trace: Trace) -> WebChatCall:
+        request = prepared.request
+
+        async def opener(credential: Credential, trace: Trace) -> Opened:
+            return await self._open(request, credential)
+
+        return WebChatCall(self.tokens, request.model.spec, opener, trace,
+                           max_attempts=self._max_attempts, background=self._background)
+
+    def classify(self, status: int | None, headers: Mapping[str, str],
+                 body: Any) -> errors.UpstreamError:
+        return self._classify(status, headers, body)
+
+    async def close(self) -> None:
+        await self._background.close()
+
+    async def _open(self, request: NormalizedRequest, credential: Credential) -> Opened:
+        raise NotImplementedError

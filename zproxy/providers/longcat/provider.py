@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import aiohttp
 import orjson
@@ -25,18 +24,14 @@ from zproxy.core.plan import NormalizedRequest
 from zproxy.core.provider import (
     Credential,
     Decoder,
-    Prepared,
     ProviderInfo,
     StoredTokens,
-    prompt_chars,
 )
-from zproxy.core.trace import Trace
-from zproxy.errors import UpstreamError
 from zproxy.providers.http import mapped_errors
 from zproxy.providers.longcat import models, wire
 from zproxy.providers.longcat.decoder import DecoderA, DecoderB, TextMode
 from zproxy.providers.longcat.failures import classify
-from zproxy.providers.webchat import Background, Opened, TokenRing, WebChatCall, read_body
+from zproxy.providers.webchat import Opened, TokenRing, WebChatProvider, read_body
 
 log = structlog.get_logger(__name__)
 
@@ -66,7 +61,7 @@ class LongCatOptions:
                    http_proxy=settings.http_proxy)
 
 
-class LongCatProvider:
+class LongCatProvider(WebChatProvider):
     def __init__(self, session: aiohttp.ClientSession, options: LongCatOptions,
                  stored: StoredTokens | None = None, *,
                  clock: Callable[[], float] = time.time) -> None:
@@ -75,39 +70,10 @@ class LongCatProvider:
         self._clock = clock
         self._base = options.base.rstrip("/")
         self._api = options.api
-        self._info = models.provider_info()
-        self.tokens = TokenRing("longcat", options.tokens, env="LONGCAT_TOKEN", stored=stored)
-        self._background = Background()
-
-    @property
-    def info(self) -> ProviderInfo:
-        return self._info
-
-    def available(self) -> bool:
-        return self.tokens.available()
-
-    def prepare(self, request: NormalizedRequest, *, now: float,
-                new_id: Callable[[], str]) -> Prepared:
-        """Nothing to check beyond what the engine did (vision, sizes); the body is built
-        per attempt, as it depends on the credential."""
-        return Prepared(request, prompt_chars(request.messages))
-
-    def call(self, prepared: Prepared, trace: Trace) -> WebChatCall:
-        request = prepared.request
-
-        async def opener(credential: Credential, trace: Trace) -> Opened:
-            return await self._open(request, credential)
-
-        return WebChatCall(self.tokens, request.model.spec, opener, trace,
-                           max_attempts=self._options.max_attempts,
-                           background=self._background)
-
-    def classify(self, status: int | None, headers: Mapping[str, str],
-                 body: Any) -> UpstreamError:
-        return classify(status, headers, body)
-
-    async def close(self) -> None:
-        await self._background.close()
+        super().__init__(models.provider_info(),
+                         TokenRing("longcat", options.tokens, env="LONGCAT_TOKEN",
+                                   stored=stored),
+                         max_attempts=options.max_attempts, classify=classify)
 
     # -- one attempt -------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ upstream client adds them to every attempt, so a retry is always freshly signed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Final
@@ -43,20 +43,6 @@ class UpstreamRequest:
     @property
     def persisted(self) -> bool:
         return self.model.spec.persisted
-
-
-def image_urls(messages: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Every `image_url` URL in the messages, in order."""
-    urls = []
-    for message in messages:
-        content = message.get("content")
-        for part in content if isinstance(content, list) else ():
-            if isinstance(part, dict) and part.get("type") == "image_url":
-                image = part.get("image_url")
-                url = image.get("url") if isinstance(image, dict) else image
-                if isinstance(url, str):
-                    urls.append(url)
-    return urls
 
 
 def _text_parts(parts: list[dict[str, Any]]) -> str:
