@@ -30,6 +30,7 @@ from zproxy.providers.k2think import check as k2think_check
 from zproxy.providers.k2think import provider as k2think
 from zproxy.providers.longcat import check as longcat_check
 from zproxy.providers.longcat import provider as longcat
+from zproxy.providers.webchat import WebChatProvider
 
 DEFAULT_PROVIDER: Final = "zai"
 
@@ -93,6 +94,16 @@ def unavailable_message(info: ProviderInfo, model: str) -> str:
             f"{variable}{also}, or add a {info.label} token in /admin, then retry.")
 
 
+def _why_unavailable(provider: Provider, model: str) -> str:
+    """Tokens that exist but are all refused say so; none at all names the variable."""
+    reason = provider.tokens.unavailable_reason() if isinstance(provider, WebChatProvider) \
+        else None
+    if reason is None:
+        return unavailable_message(provider.info, model)
+    return (f"The model `{model}` is served by {provider.info.label}, which cannot serve "
+            f"now: {reason}.")
+
+
 class ProviderRegistry:
     """The providers by name, and the catalogue that routes to them. Providers join with
     `add` once the app's HTTP session exists; until then routing finds none."""
@@ -126,7 +137,7 @@ class ProviderRegistry:
                 f"The model `{name}` names provider `{model.spec.provider}`, which this "
                 "zproxy does not have", param="model", code="model_not_found")
         if not provider.available():
-            raise ProviderUnavailableError(unavailable_message(provider.info, name))
+            raise ProviderUnavailableError(_why_unavailable(provider, name))
         return provider, model
 
     def describe(self, spec: ModelSpec) -> dict[str, Any]:
@@ -140,7 +151,7 @@ class ProviderRegistry:
                                  "owned_by": spec.owned_by or info.owned_by,
                                  "available": provider.available()}
         if not extra["available"]:
-            extra["unavailable_reason"] = unavailable_message(info, spec.id)
+            extra["unavailable_reason"] = _why_unavailable(provider, spec.id)
         return extra
 
     def overview(self) -> list[dict[str, Any]]:

@@ -8,7 +8,6 @@ snapshot stream (`decoder.StreamDecoder`), or JSON when the upstream answers so.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -71,7 +70,7 @@ class K2ThinkProvider(WebChatProvider):
         self._clock = clock
         self._base = options.base.rstrip("/")
         super().__init__(models.provider_info(guest=options.guest),
-                         TokenRing("k2think", options.tokens, env="K2THINK_TOKEN",
+                         TokenRing("k2think", options.tokens, env="K2THINK_TOKEN", label="K2Think",
                                    guest=options.guest, stored=stored),
                          max_attempts=options.max_attempts, classify=classify)
 
@@ -141,10 +140,8 @@ def provider_info(settings: Settings) -> ProviderInfo:
 
 def make_provider(session: aiohttp.ClientSession, settings: Settings,
                   stored: StoredTokens | None = None) -> K2ThinkProvider:
-    """`stored`: the admin store's tokens of this provider. The app imports the env tokens
-    into the store at start-up (zproxy.fleet), so with a store they are served from there
-    (health, counters and /admin included) and not held a second time here."""
+    """`stored`: the admin store's tokens of this provider. The env tokens are imported there
+    at start-up (zproxy.fleet) and also kept here: the ring skips those the store serves, so
+    one deleted or disabled in /admin is still served from the env (it is configuration)."""
     options = K2ThinkOptions.from_settings(settings)
-    if stored is not None:
-        options = dataclasses.replace(options, tokens=())
     return K2ThinkProvider(session, options, stored)

@@ -10,7 +10,6 @@ reported as `blocked` with that explanation.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -71,7 +70,7 @@ class LongCatProvider(WebChatProvider):
         self._base = options.base.rstrip("/")
         self._api = options.api
         super().__init__(models.provider_info(),
-                         TokenRing("longcat", options.tokens, env="LONGCAT_TOKEN",
+                         TokenRing("longcat", options.tokens, env="LONGCAT_TOKEN", label="LongCat",
                                    stored=stored),
                          max_attempts=options.max_attempts, classify=classify)
 
@@ -145,10 +144,8 @@ def provider_info(settings: Settings) -> ProviderInfo:
 
 def make_provider(session: aiohttp.ClientSession, settings: Settings,
                   stored: StoredTokens | None = None) -> LongCatProvider:
-    """`stored`: the admin store's tokens of this provider. The app imports the env tokens
-    into the store at start-up (zproxy.fleet), so with a store they are served from there
-    (health, counters and /admin included) and not held a second time here."""
+    """`stored`: the admin store's tokens of this provider. The env tokens are imported there
+    at start-up (zproxy.fleet) and also kept here: the ring skips those the store serves, so
+    one deleted or disabled in /admin is still served from the env (it is configuration)."""
     options = LongCatOptions.from_settings(settings)
-    if stored is not None:
-        options = dataclasses.replace(options, tokens=())
     return LongCatProvider(session, options, stored)
