@@ -176,6 +176,7 @@ def create_app(settings: Settings, *, models: ModelCatalog | None = None) -> web
         web.get("/v1/responses/{response_id}", responses.get_response),
         web.delete("/v1/responses/{response_id}", responses.delete_response),
         web.get("/v1/responses/{response_id}/input_items", responses.list_input_items),
+        web.post("/v1/responses/{response_id}/cancel", responses.cancel_response),
         web.get("/v1/models", anthropic.list_models),  # Anthropic shape on anthropic-version
         web.get("/v1/models/{model:.+}", anthropic.get_model),
         *anthropic.routes(),

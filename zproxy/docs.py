@@ -35,6 +35,9 @@ ENDPOINTS: Final = {
                      "reasoning items, `previous_response_id`.",
     "/v1/responses/{response_id}": "A stored response (GET) or its removal (DELETE); "
                                    "404 `response_not_found` when unknown or expired.",
+    "/v1/responses/{response_id}/cancel": "Cancel a background response; every response "
+                                          "here runs in the foreground, so a stored id gets "
+                                          "OpenAI's 400 and an unknown one 404.",
     "/v1/responses/{response_id}/input_items": "The stored response's input items, as a "
                                                "cursor page (`order`, `limit`, `after`).",
     "/v1/models": "Every public model name, as OpenAI `model` objects (Anthropic `ModelInfo` "

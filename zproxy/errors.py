@@ -278,6 +278,9 @@ ERROR_CODES: Final[tuple[ErrorCode, ...]] = (
               "An image URL could not be fetched (DNS, HTTP error, redirects, timeout)."),
     ErrorCode("previous_response_not_found", 400, _REQ,
               "`previous_response_id` names no stored response (unknown or expired)."),
+    ErrorCode("response_not_cancellable", 400, _REQ,
+              "`POST /v1/responses/{id}/cancel` on a response not created with "
+              "`background: true` (no response here is)."),
     ErrorCode("invalid_api_key", 401, "authentication_error",
               "The client key is missing or wrong (send `Authorization: Bearer <key>`)."),
     ErrorCode("admin_auth_required", 401, "authentication_error",

@@ -165,6 +165,17 @@ def responses_paths(secured: list[dict[str, list[str]]],
                        "responses": {"200": {"description": "Deleted",
                                              "content": content("ResponseDeleted")},
                                      **errors([401, 404])}}},
+        "/v1/responses/{response_id}/cancel": {"post": {
+            "operationId": "cancelResponse",
+            "summary": "Cancel a background response",
+            "description": "Only responses created with `background: true` can be cancelled; "
+                           "this proxy runs every response in the foreground, so a stored id "
+                           "gets 400 (as OpenAI answers for a foreground response) and an "
+                           "unknown one 404 `response_not_found`.",
+            "security": secured, "parameters": by_id,
+            "responses": {"200": {"description": "The cancelled response",
+                                  "content": content("Response")},
+                          **errors([400, 401, 404])}}},
         "/v1/responses/{response_id}/input_items": {"get": {
             "operationId": "listInputItems", "summary": "The input items of a stored response",
             "security": secured,

@@ -106,7 +106,9 @@ def startup_failed(message: str) -> int:
     return EXIT_STARTUP
 
 
-def main() -> int:
+def startup_settings() -> Settings | int:
+    """The settings with logging configured and any exposure warning printed, or the exit
+    code after a configuration error was reported (shared by `main` and the demo)."""
     try:
         settings = load_settings()
     except ConfigError as exc:
@@ -115,6 +117,13 @@ def main() -> int:
     warning = exposure_warning(settings)
     if warning is not None:
         print(warning, file=sys.stderr, flush=True)
+    return settings
+
+
+def main() -> int:
+    settings = startup_settings()
+    if isinstance(settings, int):
+        return settings
     if settings.workers > 1:
         if reuse_port_supported():
             return supervise(settings, run)

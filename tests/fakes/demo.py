@@ -16,9 +16,8 @@ import sys
 from aiohttp import web
 
 from tests.fakes.zai import FakeZai
-from zproxy.config import ConfigError, Settings, load_settings
-from zproxy.log import configure_logging
-from zproxy.server import StartupError, exposure_warning, serve, startup_failed
+from zproxy.config import Settings
+from zproxy.server import StartupError, serve, startup_failed, startup_settings
 
 DEFAULT_FAKE_PORT = 9090
 
@@ -62,14 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fake-port", type=int, default=DEFAULT_FAKE_PORT,
                         help="port of the fake upstream (0: any free port)")
     args = parser.parse_args(argv)
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        return startup_failed(f"configuration error: {exc}")
-    configure_logging(settings)
-    warning = exposure_warning(settings)
-    if warning is not None:
-        print(warning, file=sys.stderr, flush=True)
+    settings = startup_settings()
+    if isinstance(settings, int):
+        return settings
     try:
         asyncio.run(run_demo(settings, args.fake_port))
     except StartupError as exc:

@@ -124,8 +124,9 @@ async def test_redis_outage_keeps_requests_succeeding_and_resyncs(
     assert report["checks"]["redis"]["error"]
     # requests keep succeeding on local state: A continues the chat it knows
     history.append({"role": "user", "content": "during the outage"})
-    reply = await async_client(a.base_url).chat.completions.create(
-        model="GLM-4.7", messages=history)  # type: ignore[arg-type]
+    async with async_client(a.base_url) as client:
+        reply = await client.chat.completions.create(
+            model="GLM-4.7", messages=history)  # type: ignore[arg-type]
     assert reply.choices[0].message.content
     history.append({"role": "assistant", "content": reply.choices[0].message.content})
     assert len(fake.chats) == 1
@@ -133,24 +134,26 @@ async def test_redis_outage_keeps_requests_succeeding_and_resyncs(
     await wait_ready(a)
     await wait_ready(b)
     history.append({"role": "user", "content": "after the outage"})
-    await async_client(b.base_url).chat.completions.create(
-        model="GLM-4.7", messages=history)  # type: ignore[arg-type]
+    async with async_client(b.base_url) as client:
+        await client.chat.completions.create(
+            model="GLM-4.7", messages=history)  # type: ignore[arg-type]
     assert len(fake.chats) == 1  # B continued the chat A extended while Redis was down
     assert [len(r.json["messages"]) for r in fake.completions] == [1] * 7
 
 
 async def test_stored_responses_are_shared(pair: tuple[Proxy, Proxy], fake: FakeZai) -> None:
     a, b = pair
-    first = await async_client(a.base_url).responses.create(model="GLM-4.7", input="one")
-    second = await async_client(b.base_url).responses.create(
-        model="GLM-4.7", input="two", previous_response_id=first.id)
-    third = await async_client(a.base_url).responses.create(
-        model="GLM-4.7", input="three", previous_response_id=second.id)
-    assert third.output_text
-    assert len(fake.chats) == 1  # the chain continued one upstream chat across instances
-    assert [len(r.json["messages"]) for r in fake.completions] == [1, 1, 1]
-    assert (await async_client(a.base_url).responses.retrieve(second.id)).id == second.id
-    await async_client(a.base_url).responses.delete(first.id)
+    async with async_client(a.base_url) as on_a, async_client(b.base_url) as on_b:
+        first = await on_a.responses.create(model="GLM-4.7", input="one")
+        second = await on_b.responses.create(
+            model="GLM-4.7", input="two", previous_response_id=first.id)
+        third = await on_a.responses.create(
+            model="GLM-4.7", input="three", previous_response_id=second.id)
+        assert third.output_text
+        assert len(fake.chats) == 1  # the chain continued one upstream chat across instances
+        assert [len(r.json["messages"]) for r in fake.completions] == [1, 1, 1]
+        assert (await on_a.responses.retrieve(second.id)).id == second.id
+        await on_a.responses.delete(first.id)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 5
     async with aiohttp.ClientSession() as session:

@@ -115,7 +115,11 @@ async def test_a_key_limited_to_10_a_minute_gets_exactly_10_across_both(
             return "limited"
         return "ok"
 
-    outcomes = Counter(await asyncio.gather(*(one(n) for n in range(16))))
+    try:
+        outcomes = Counter(await asyncio.gather(*(one(n) for n in range(16))))
+    finally:
+        for client in clients:
+            await client.close()
     assert outcomes == {"ok": 10, "limited": 6}  # all at once, half on each instance
     assert len(fake.completions) == 10
     for client in clients:

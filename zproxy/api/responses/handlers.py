@@ -1,4 +1,4 @@
-"""`POST /v1/responses`, `GET`/`DELETE /v1/responses/{id}` and its `input_items`.
+"""`POST /v1/responses`, `GET`/`DELETE /v1/responses/{id}`, its `cancel` and `input_items`.
 
 Orchestration only.
 
@@ -143,6 +143,16 @@ async def delete_response(request: web.Request) -> web.Response:
     stored = _stored(request)
     request.app[RESPONSES].delete(stored.id)
     return _json({"id": stored.id, "object": "response.deleted", "deleted": True})
+
+
+async def cancel_response(request: web.Request) -> web.Response:
+    """Only a `background: true` response can be cancelled, as on OpenAI. This proxy does not
+    accept `background` (every stored response ran in the foreground), so a known id is
+    answered with OpenAI's 400 and an unknown one with the usual 404."""
+    stored = _stored(request)
+    raise ClientRequestError(
+        f"Response '{stored.id}' cannot be cancelled: only responses created with "
+        "background=true can be cancelled.", param="response_id", code="response_not_cancellable")
 
 
 async def list_input_items(request: web.Request) -> web.Response:
