@@ -3,7 +3,8 @@
 `setup_fleet(app)` runs in `create_app`: the pool exists (empty) before the upstream client is
 built, so the client draws from it; `store_ctx`, the first start-up context, opens and
 migrates the store (a failure stops start-up as a ConfigError), loads the pool, imports
-`ZAI_TOKEN` / `AUTH_TOKENS_FILE`, gives the pool its validator (which reaches the HTTP session
+`ZAI_TOKEN` / `AUTH_TOKENS_FILE` and the other providers' env tokens (K2THINK_TOKEN,
+LONGCAT_TOKEN), gives the pool its validator (which reaches the HTTP session
 when it runs) and starts the flusher. On the way down it flushes once more, so a clean
 restart keeps every counter.
 """
@@ -37,6 +38,7 @@ from zproxy.pool.observe import TokenCollector
 from zproxy.pool.pool import UserPool
 from zproxy.pool.service import TokenService
 from zproxy.pool.validate import Validator
+from zproxy.providers.registry import provider_env_tokens, token_checks
 from zproxy.state.fleet import FleetSync
 from zproxy.state.health import open_health
 from zproxy.store import Store, database_url, describe
@@ -69,15 +71,19 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         raise ConfigError(f"{name}: cannot open the store {describe(url)}: {exc}") from exc
     pool = app[USER_POOL]
     names = tuple(dict.fromkeys(spec.provider or "zai" for spec in app[MODELS]))
-    service = app[TOKEN_SERVICE] = TokenService(store, pool,
-                                                providers=tuple(dict.fromkeys(("zai", *names))))
+    env_tokens = provider_env_tokens(settings)
+    service = app[TOKEN_SERVICE] = TokenService(
+        store, pool, providers=tuple(dict.fromkeys(("zai", *names, *env_tokens))))
     service.announce = app[CLIENT_KEYS].announce = app[FLEET_SYNC].announce
     loaded = await service.load()
     await service.import_configured(settings.upstream_tokens, settings.tokens_file)
+    for provider, tokens in env_tokens.items():  # K2THINK_TOKEN, LONGCAT_TOKEN: in /admin
+        await service.add(tokens, source="env", provider=provider)
     keys = app[CLIENT_KEYS]
     await keys.load(store)
     service.check = Validator(lambda: app[HTTP], base=settings.upstream_base,
                               user_agent=settings.user_agent, proxy=settings.http_proxy)
+    service.checks = token_checks(lambda: app[HTTP], settings)
     pool.confirm_invalid = service.confirm_invalid
     metrics = app.get(METRICS)
     if metrics is not None:

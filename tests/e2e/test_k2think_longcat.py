@@ -158,7 +158,11 @@ async def test_emulated_tool_calls_on_each_provider(start: Start, model: str) ->
 
 
 async def test_a_refused_longcat_token_is_rested_alone(start: Start) -> None:
-    s = await start(lc=FakeLongCat(tokens=["good"]), longcat_tokens=("dead", "good"))
+    # LONGCAT_TOKEN lives in the admin store, so the pool's failure rules rest it: with a
+    # threshold of one, the first refusal does; the background user-current check then
+    # confirms the cookie dead.
+    s = await start(lc=FakeLongCat(tokens=["good"]), longcat_tokens=("dead", "good"),
+                    token_failure_threshold=1)
     client = async_client(s.proxy.base_url)
     for _ in range(3):
         reply = await client.chat.completions.create(

@@ -29,7 +29,7 @@ ADMIN_ROUTES: Final[tuple[Route, ...]] = (
           "Import tokens.txt text or a JSON export (with secrets).",
           "`{\"text\": \"..\"}`, optional label, priority, weight"),
     Route("POST", "/admin/api/tokens/validate", "validate_all",
-          "Validate every token against the upstream."),
+          "Validate every token, each with its provider's check."),
     Route("POST", "/admin/api/tokens/bulk", "bulk",
           "One action on many tokens.",
           "`{\"action\": \"enable|disable|delete|validate\", \"ids\": [..]}`"),
@@ -39,7 +39,8 @@ ADMIN_ROUTES: Final[tuple[Route, ...]] = (
           "invalid marks.", "any of label, priority, weight, max_concurrent, enabled"),
     Route("DELETE", "/admin/api/tokens/{id}", "delete_token", "Delete one token."),
     Route("POST", "/admin/api/tokens/{id}/validate", "validate_token",
-          "Validate one token (GET /api/v1/auths/ upstream)."),
+          "Validate one token with its provider's check: Z.AI GET /api/v1/auths/, K2Think "
+          "the JWT's exp then GET /api/models, LongCat GET /api/v1/user-current."),
     Route("GET", "/admin/api/pool", "pool_status", "Pool counts by state."),
     Route("GET", "/admin/api/events", "list_events",
           "Pool events, newest first: added, disabled, cooled, recovered, invalid…"),

@@ -121,6 +121,17 @@ class StoredTokens(Protocol):
         `outcome_of` is not `ok` counts against the token)."""
         ...
 
+    def count(self) -> int:
+        """How many tokens of this provider are stored, in any state."""
+        ...
+
+    def standing(self, secret: str) -> str | None:
+        """How the store holds this secret: "serving" (enabled, not invalid: the store
+        serves it), "invalid" (the upstream refused it and validation confirmed), or None
+        (not stored, deleted or disabled there). Env tokens are configuration: the
+        provider's own ring serves them whenever the store does not."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Prepared:

@@ -16,6 +16,7 @@ from typing import Any, Final
 import orjson
 import structlog
 
+from zproxy.core.checks import TokenCheck
 from zproxy.pool import health as h
 from zproxy.pool import validate as v
 from zproxy.pool.model import COOLING, INVALID, TokenEntry, mask, parse_tokens, token_hash
@@ -98,6 +99,8 @@ class TokenService:
         self.pool = pool
         self.providers = tuple(providers)  # names a stored token may belong to
         self.check: Check | None = None  # the Validator (Z.AI tokens), once HTTP exists
+        # the other providers' checks by provider name (zproxy.providers.registry)
+        self.checks: dict[str, TokenCheck] = {}
         # told after every change to the set of tokens or their settings, so other instances
         # on the same store reload them (zproxy.state.fleet)
         self.announce: Callable[[], Awaitable[None]] | None = None
@@ -203,23 +206,32 @@ class TokenService:
             await self._announce()
         return len(found)
 
+    async def _run_check(self, entry: TokenEntry) -> v.Validation | None:
+        """The token's provider's check; None when that provider has none (yet)."""
+        if entry.provider == "zai":
+            return None if self.check is None else await self.check(entry.token)
+        check = self.checks.get(entry.provider)
+        if check is None:
+            return None
+        verdict = await check(entry.token)
+        return v.Validation(verdict.status, verdict.detail, verdict.user_id, name=verdict.name)
+
     async def validate(self, token_id: int) -> v.Validation:
         entry = self._entry(token_id)
-        if entry.provider != "zai":
+        result = await self._run_check(entry)
+        if result is None:
             return v.Validation(v.UNKNOWN, f"{entry.provider} tokens have no check ahead of "
                                            "use: a request that is refused rests the token")
-        if self.check is None:
-            return v.Validation(v.UNKNOWN, "the upstream client is not running")
-        result = await self.check(entry.token)
         now = time.time()
         entry.validation, entry.validated_at = result.status, now
         values: dict[str, Any] = {"validation": result.status, "validated_at": now}
         if result.status in (v.VALID, v.GUEST):
             entry.email, entry.name, entry.role = result.email, result.name, result.role
             values |= {"email": result.email, "name": result.name, "role": result.role}
-        if result.status == v.VALID and result.user_id:
-            entry.credential.user_id, entry.credential.verified = result.user_id, True
-            values["user_id"] = result.user_id
+        if result.status == v.VALID:
+            if result.user_id:
+                entry.credential.user_id, entry.credential.verified = result.user_id, True
+                values["user_id"] = result.user_id
             self.pool.mark_valid(entry)
         elif result.status in (v.INVALID, v.GUEST):
             self.pool.mark_invalid(entry, result.detail)
@@ -229,10 +241,8 @@ class TokenService:
 
     async def confirm_invalid(self, entry: TokenEntry) -> bool:
         """The pool's background check after a 401: True when the upstream confirms."""
-        if self.check is None or entry.provider != "zai":
-            return False
-        result = await self.check(entry.token)
-        return result.status in (v.INVALID, v.GUEST)
+        result = await self._run_check(entry)
+        return result is not None and result.status in (v.INVALID, v.GUEST)
 
     # --- reading ---------------------------------------------------------------------
 

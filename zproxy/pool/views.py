@@ -76,6 +76,18 @@ class StoredTokenSource:
         return any(e.provider == self._view.provider and pool.state(e) != DISABLED
                    and pool.state(e) != INVALID for e in pool.entries())
 
+    def count(self) -> int:
+        return sum(e.provider == self._view.provider for e in self._view.pool.entries())
+
+    def standing(self, secret: str) -> str | None:
+        pool = self._view.pool
+        for entry in pool.entries():
+            if entry.provider == self._view.provider and entry.credential.token == secret:
+                state = pool.state(entry)
+                return None if state == DISABLED else "invalid" if state == INVALID \
+                    else "serving"
+        return None
+
     def acquire(self, exclude: Collection[str] = ()) -> ProviderCredential | None:
         refused = [c for c in self._view.credentials if c.key in exclude]
         found = self._view.pick(refused)

@@ -22,11 +22,15 @@ from typing import Any, Final
 import aiohttp
 
 from zproxy.config import Settings
+from zproxy.core.checks import TokenCheck
 from zproxy.core.models import ModelCatalog, ModelSpec, ResolvedModel, spec_from_mapping
 from zproxy.core.provider import Provider, ProviderInfo, StoredTokens
 from zproxy.errors import NotFoundError, ProviderUnavailableError
+from zproxy.providers.k2think import check as k2think_check
 from zproxy.providers.k2think import provider as k2think
+from zproxy.providers.longcat import check as longcat_check
 from zproxy.providers.longcat import provider as longcat
+from zproxy.providers.webchat import WebChatProvider
 
 DEFAULT_PROVIDER: Final = "zai"
 
@@ -46,6 +50,26 @@ FACTORIES: Final[tuple[ProviderFactory, ...]] = (
     ProviderFactory(k2think.provider_info, k2think.make_provider),
     ProviderFactory(longcat.provider_info, longcat.make_provider),
 )
+
+# Each provider's token check (`<package>.check.token_check`) for the pool's validation.
+CHECKS: Final[Mapping[str, Callable[[Callable[[], aiohttp.ClientSession], Settings],
+                                    TokenCheck]]] = {
+    "k2think": k2think_check.token_check,
+    "longcat": longcat_check.token_check,
+}
+
+
+def provider_env_tokens(settings: Settings) -> dict[str, tuple[str, ...]]:
+    """The env tokens of the providers besides Z.AI: imported into the admin store at start-up,
+    so the providers then serve them from there (`make_provider` with a store ignores them)."""
+    return {"k2think": settings.k2think_tokens, "longcat": settings.longcat_tokens}
+
+
+def token_checks(session: Callable[[], aiohttp.ClientSession],
+                 settings: Settings) -> dict[str, TokenCheck]:
+    """The token checks of the providers besides Z.AI, by name. `session` is a getter: the
+    store opens before the HTTP session exists."""
+    return {name: make(session, settings) for name, make in CHECKS.items()}
 
 
 def provider_infos(settings: Settings, first: Iterable[ProviderInfo] = ()) -> list[ProviderInfo]:
@@ -68,6 +92,16 @@ def unavailable_message(info: ProviderInfo, model: str) -> str:
             if len(info.credential_env) > 1 else "")
     return (f"The model `{model}` is served by {info.label}, which has no credential: set "
             f"{variable}{also}, or add a {info.label} token in /admin, then retry.")
+
+
+def _why_unavailable(provider: Provider, model: str) -> str:
+    """Tokens that exist but are all refused say so; none at all names the variable."""
+    reason = provider.tokens.unavailable_reason() if isinstance(provider, WebChatProvider) \
+        else None
+    if reason is None:
+        return unavailable_message(provider.info, model)
+    return (f"The model `{model}` is served by {provider.info.label}, which cannot serve "
+            f"now: {reason}.")
 
 
 class ProviderRegistry:
@@ -103,7 +137,7 @@ class ProviderRegistry:
                 f"The model `{name}` names provider `{model.spec.provider}`, which this "
                 "zproxy does not have", param="model", code="model_not_found")
         if not provider.available():
-            raise ProviderUnavailableError(unavailable_message(provider.info, name))
+            raise ProviderUnavailableError(_why_unavailable(provider, name))
         return provider, model
 
     def describe(self, spec: ModelSpec) -> dict[str, Any]:
@@ -117,7 +151,7 @@ class ProviderRegistry:
                                  "owned_by": spec.owned_by or info.owned_by,
                                  "available": provider.available()}
         if not extra["available"]:
-            extra["unavailable_reason"] = unavailable_message(info, spec.id)
+            extra["unavailable_reason"] = _why_unavailable(provider, spec.id)
         return extra
 
     def overview(self) -> list[dict[str, Any]]:

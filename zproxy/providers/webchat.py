@@ -68,8 +68,10 @@ class TokenRing:
 
     def __init__(self, provider: str, tokens: Sequence[str], *, env: str, guest: bool = False,
                  stored: StoredTokens | None = None, clock: Callable[[], float] = time.monotonic,
-                 auth_cooldown_s: float = 1800.0, rate_cooldown_s: float = 60.0) -> None:
+                 auth_cooldown_s: float = 1800.0, rate_cooldown_s: float = 60.0,
+                 label: str = "") -> None:
         self.provider = provider
+        self.label = label or provider
         self._stored = stored
         self._env = env
         self._clock = clock
@@ -83,8 +85,19 @@ class TokenRing:
         return [slot.credential for slot in self._slots]
 
     def available(self) -> bool:
-        return (bool(self._slots) or self._guest is not None
+        """An env token counts unless the store holds it confirmed invalid; a resting one
+        still counts (it comes back by itself)."""
+        return (any(self._standing(s) != "invalid" for s in self._slots)
+                or self._guest is not None
                 or (self._stored is not None and self._stored.available()))
+
+    def unavailable_reason(self) -> str | None:
+        """Why nothing can serve, when tokens exist but are all refused; None if none exist."""
+        count = len(self._slots) + (self._stored.count() if self._stored is not None else 0)
+        if not count:
+            return None
+        return (f"all {count} {self.label} tokens ({self._env} and /admin) are invalid, "
+                "disabled or resting; check or replace them in /admin or the env")
 
     def healthy(self, key: str) -> bool:
         slot = self._slot(key)
@@ -92,8 +105,10 @@ class TokenRing:
 
     async def acquire(self, model: ModelSpec, exclude: tuple[str, ...] = ()) -> Credential:
         now = self._clock()
-        ready = [s for s in self._slots
-                 if s.resting_until <= now and s.credential.key not in exclude]
+        # an env token the store serves goes through the store (its health, priority and
+        # counters); one deleted or disabled there is still configured, so the ring serves it
+        ready = [s for s in self._slots if s.resting_until <= now
+                 and s.credential.key not in exclude and self._standing(s) is None]
         stored = self._stored.acquire(exclude) if self._stored is not None and not ready else None
         if stored is not None:  # the admin store's tokens: the shared pool keeps their health
             return stored
@@ -101,14 +116,15 @@ class TokenRing:
             slot = min(ready, key=lambda s: s.last_used)
         elif self._guest is not None and self._guest.credential.key not in exclude:
             slot = self._guest
-        elif self._slots or (self._stored is not None and self._stored.available()):
-            raise errors.UpstreamAuthError(
-                f"{self.provider}: every token in {self._env} is refused or resting; "
-                "check or replace them")
+        elif (reason := self.unavailable_reason()) is not None:
+            raise errors.NoUpstreamCredential(f"{self.provider}: {reason}")
         else:
             raise errors.NoUpstreamCredential(f"{self.provider}: no credential: set {self._env}")
         slot.last_used = now
         return slot.credential
+
+    def _standing(self, slot: _Slot) -> str | None:
+        return None if self._stored is None else self._stored.standing(slot.credential.secret)
 
     def report(self, credential: Credential, outcome: Outcome,
                retry_after_s: float | None = None) -> None:

@@ -70,7 +70,7 @@ class K2ThinkProvider(WebChatProvider):
         self._clock = clock
         self._base = options.base.rstrip("/")
         super().__init__(models.provider_info(guest=options.guest),
-                         TokenRing("k2think", options.tokens, env="K2THINK_TOKEN",
+                         TokenRing("k2think", options.tokens, env="K2THINK_TOKEN", label="K2Think",
                                    guest=options.guest, stored=stored),
                          max_attempts=options.max_attempts, classify=classify)
 
@@ -140,5 +140,8 @@ def provider_info(settings: Settings) -> ProviderInfo:
 
 def make_provider(session: aiohttp.ClientSession, settings: Settings,
                   stored: StoredTokens | None = None) -> K2ThinkProvider:
-    """`stored`: the admin store's tokens of this provider, served after the env ones."""
-    return K2ThinkProvider(session, K2ThinkOptions.from_settings(settings), stored)
+    """`stored`: the admin store's tokens of this provider. The env tokens are imported there
+    at start-up (zproxy.fleet) and also kept here: the ring skips those the store serves, so
+    one deleted or disabled in /admin is still served from the env (it is configuration)."""
+    options = K2ThinkOptions.from_settings(settings)
+    return K2ThinkProvider(session, options, stored)

@@ -70,7 +70,7 @@ class LongCatProvider(WebChatProvider):
         self._base = options.base.rstrip("/")
         self._api = options.api
         super().__init__(models.provider_info(),
-                         TokenRing("longcat", options.tokens, env="LONGCAT_TOKEN",
+                         TokenRing("longcat", options.tokens, env="LONGCAT_TOKEN", label="LongCat",
                                    stored=stored),
                          max_attempts=options.max_attempts, classify=classify)
 
@@ -144,5 +144,8 @@ def provider_info(settings: Settings) -> ProviderInfo:
 
 def make_provider(session: aiohttp.ClientSession, settings: Settings,
                   stored: StoredTokens | None = None) -> LongCatProvider:
-    """`stored`: the admin store's tokens of this provider, served after the env ones."""
-    return LongCatProvider(session, LongCatOptions.from_settings(settings), stored)
+    """`stored`: the admin store's tokens of this provider. The env tokens are imported there
+    at start-up (zproxy.fleet) and also kept here: the ring skips those the store serves, so
+    one deleted or disabled in /admin is still served from the env (it is configuration)."""
+    options = LongCatOptions.from_settings(settings)
+    return LongCatProvider(session, options, stored)
