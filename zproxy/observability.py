@@ -19,6 +19,8 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from zproxy.api.anthropic.errors import is_anthropic
+from zproxy.api.anthropic.errors import status_and_message as anthropic_status
 from zproxy.clientkeys.ring import CLIENT_KEY
 from zproxy.dashboard import DashboardViews
 from zproxy.docs import DocsViews
@@ -110,6 +112,14 @@ def _record(request: web.Request, found: RequestMeter, status: int) -> None:
         app[CLIENT_KEYS].charge(key, record.prompt_tokens or 0, record.completion_tokens or 0)
 
 
+def _client_status(request: web.Request, exc: ProxyError) -> int:
+    """The status the client receives for `exc`: its front door's mapping, not OpenAI's
+    (an overloaded upstream is a 529 to Anthropic clients and a 502 to OpenAI ones)."""
+    if is_anthropic(request):
+        return anthropic_status(exc)[0]
+    return to_openai_error(exc)[0]
+
+
 @web.middleware
 async def observe_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not request.path.startswith(OBSERVED_PREFIX):
@@ -123,7 +133,7 @@ async def observe_requests(request: web.Request, handler: Handler) -> web.Stream
         status = response.status
         return response
     except ProxyError as exc:
-        status = to_openai_error(exc)[0]
+        status = _client_status(request, exc)
         found.error_type = found.error_type or exc.code or exc.type
         await _note_model(request, found, status)
         raise

@@ -7,6 +7,7 @@ import asyncio
 import json
 from typing import Any
 
+import aiohttp
 import anthropic
 import pytest
 
@@ -104,6 +105,11 @@ async def test_upstream_errors_before_the_stream(proxy: Proxy, fake: FakeZai, st
     assert error.response.headers["content-type"].startswith("application/json")
     if http in {429, 529}:
         assert error.response.headers["retry-after"] == "2"
+    # the dashboard records the status the client received, not the OpenAI mapping's 502
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{proxy.url}/dashboard/requests") as response:
+            rows = (await response.json())["data"]
+    assert [r["status"] for r in rows if r["path"] == "/v1/messages"] == [http]
 
 
 async def test_upstream_timeout_is_timeout_error(make_proxy: Any, fake: FakeZai) -> None:
