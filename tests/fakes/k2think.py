@@ -46,9 +46,9 @@ from typing import Any, Final, Literal
 
 import orjson
 from aiohttp import web
-from multidict import CIMultiDict
 
 from tests.fakes.answers import demo_script
+from tests.fakes.recording import RECORD, Recorded, recording_middleware
 from tests.fakes.zai_script import WireOptions, message_text, write_frames
 
 __all__ = ["FakeK2Think", "K2Script", "k2_snapshots"]
@@ -77,16 +77,6 @@ class K2Script:
     drop_after_frames: int | None = None
 
 
-@dataclass
-class Recorded:
-    method: str
-    path: str
-    headers: CIMultiDict[str]
-    cookies: dict[str, str]
-    json: Any
-
-
-RECORD: Final = web.RequestKey("k2_fake_record", Recorded)
 
 
 def _b64url(raw: bytes) -> str:
@@ -224,7 +214,7 @@ class FakeK2Think:
     # -- app -------------------------------------------------------------------------
 
     def _make_app(self) -> web.Application:
-        app = web.Application(middlewares=[self._record_mw, self._gzip_mw])
+        app = web.Application(middlewares=[recording_middleware(self.requests), self._gzip_mw])
         app.add_routes([
             web.get("/guest", self._guest_page), web.get("/guest/", self._guest_page),
             web.post("/api/v1/chats/guest/new", self._guest_new),
@@ -237,19 +227,6 @@ class FakeK2Think:
 
     async def _on_shutdown(self, app: web.Application) -> None:
         self._released.set()
-
-    @web.middleware
-    async def _record_mw(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        raw = await request.read()
-        try:
-            parsed = orjson.loads(raw) if raw else None
-        except orjson.JSONDecodeError:
-            parsed = None
-        record = Recorded(request.method, request.path, CIMultiDict(request.headers),
-                          dict(request.cookies), parsed)
-        self.requests.append(record)
-        request[RECORD] = record
-        return await handler(request)
 
     @web.middleware
     async def _gzip_mw(self, request: web.Request, handler: Handler) -> web.StreamResponse:

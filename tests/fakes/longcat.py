@@ -39,9 +39,9 @@ from typing import Any, Final
 
 import orjson
 from aiohttp import web
-from multidict import CIMultiDict
 
 from tests.fakes.answers import demo_script
+from tests.fakes.recording import RECORD, Recorded, recording_middleware
 from tests.fakes.zai_script import WireOptions, write_frames
 
 __all__ = ["FakeLongCat", "LCScript"]
@@ -90,17 +90,6 @@ class Session:
     created: float
 
 
-@dataclass
-class Recorded:
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: CIMultiDict[str]
-    cookies: dict[str, str]
-    json: Any
-
-
-RECORD: Final = web.RequestKey("lc_fake_record", Recorded)
 
 
 def _pieces(text: str, step: int) -> list[str]:
@@ -246,7 +235,7 @@ class FakeLongCat:
         self.tokens.discard(token)
 
     def _make_app(self) -> web.Application:
-        app = web.Application(middlewares=[self._record_mw])
+        app = web.Application(middlewares=[recording_middleware(self.requests)])
         app.add_routes([
             web.post("/api/v1/session-create", self._create),
             web.get("/api/v1/session-delete", self._delete),
@@ -260,19 +249,6 @@ class FakeLongCat:
 
     async def _on_shutdown(self, app: web.Application) -> None:
         self._released.set()
-
-    @web.middleware
-    async def _record_mw(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        raw = await request.read()
-        try:
-            parsed = orjson.loads(raw) if raw else None
-        except orjson.JSONDecodeError:
-            parsed = None
-        record = Recorded(request.method, request.path, dict(request.query),
-                          CIMultiDict(request.headers), dict(request.cookies), parsed)
-        self.requests.append(record)
-        request[RECORD] = record
-        return await handler(request)
 
     # -- sessions --------------------------------------------------------------------
 

@@ -53,9 +53,9 @@ from typing import Any, Final
 
 import orjson
 from aiohttp import web
-from multidict import CIMultiDict
 
 from tests.fakes.answers import demo_script, describe
+from tests.fakes.recording import RECORD, Recorded, recording_middleware
 from tests.fakes.zai_script import (
     FIXTURES_ENV,
     FixtureStore,
@@ -84,19 +84,6 @@ _JWT_HEADER: Final = {"alg": "ES256", "typ": "JWT"}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-@dataclass
-class Recorded:
-    """One request as the fake received it."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: CIMultiDict[str]  # case-insensitive, so the proxy's header spelling doesn't matter
-    json: Any
-    body: bytes
-
-
-RECORD: Final = web.RequestKey("zai_fake_record", Recorded)
 
 
 @dataclass
@@ -251,7 +238,8 @@ class FakeZai:
     # -- app -------------------------------------------------------------------------
 
     def _make_app(self) -> web.Application:
-        app = web.Application(middlewares=[self._record_middleware], client_max_size=64 << 20)
+        app = web.Application(middlewares=[recording_middleware(self.requests)],
+                              client_max_size=64 << 20)
         routes = [web.get("/", self._index), web.get("/api/v1/auths/", self._auths),
                   web.post("/api/v1/chats/new", self._chats_new),
                   web.delete("/api/v1/chats/", self._chats_delete),
@@ -265,25 +253,6 @@ class FakeZai:
 
     async def _on_shutdown(self, app: web.Application) -> None:
         self._released.set()
-
-    @web.middleware
-    async def _record_middleware(self, request: web.Request,
-                                 handler: Handler) -> web.StreamResponse:
-        record = await self._record(request)
-        self.requests.append(record)
-        request[RECORD] = record
-        return await handler(request)
-
-    async def _record(self, request: web.Request) -> Recorded:
-        body = await request.read()  # cached: handlers may read it again
-        parsed: Any = None
-        if body and not request.content_type.startswith("multipart/"):
-            try:
-                parsed = orjson.loads(body)
-            except orjson.JSONDecodeError:
-                parsed = None
-        return Recorded(request.method, request.path, dict(request.query),
-                        CIMultiDict(request.headers), parsed, body)
 
     def _auth_error(self) -> web.Response:
         _, body = self.fixtures.http_error(401)
