@@ -11,7 +11,7 @@ aiohttp and timeout errors become `UpstreamError`s in exactly one place, `mapped
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import aclosing
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 import orjson
 import structlog
+from multidict import CIMultiDict
 from yarl import URL
 
 from zproxy import errors
@@ -30,6 +31,7 @@ from zproxy.providers.zai import wire
 from zproxy.providers.zai.attempt import AttemptBuilder
 from zproxy.providers.zai.conversations import PersistedPlan
 from zproxy.providers.zai.fe_version import FEVersion
+from zproxy.providers.zai.headers import BrowserHeaders
 from zproxy.providers.zai.query import CompletionQuery
 from zproxy.providers.zai.reader import FrameReader
 from zproxy.providers.zai.request import UpstreamRequest
@@ -57,6 +59,7 @@ class UpstreamClient:
         self._new_id = new_id
         self.max_attempts = settings.max_attempts
         self._base = settings.upstream_base
+        self._browser = BrowserHeaders(self._base, settings.user_agent)
         self._query = CompletionQuery(self._base, settings.completion_path, settings.user_agent)
         self.tokens = TokenPool(
             settings.upstream_tokens, guest_enabled=settings.guest_enabled,
@@ -183,15 +186,14 @@ class UpstreamClient:
         return frames
 
     async def _signed(self, request: UpstreamRequest, body: dict[str, Any],
-                      credential: Credential) -> tuple[URL, dict[str, str], bytes]:
+                      credential: Credential) -> tuple[URL, CIMultiDict[str], bytes]:
         now_ms = int(self._clock() * 1000)
         request_id, chat_id = self._new_id(), str(body["chat_id"])
         sig = signature(self._settings.signing_secret, request_id=request_id,
                         user_id=credential.user_id, timestamp_ms=now_ms,
                         prompt=str(body["signature_prompt"]))
-        headers = self._headers(credential, chat_id)
-        headers["X-FE-Version"] = await self.fe_version.get()
-        headers["X-Signature"] = sig
+        headers = self._browser(credential.token, chat_id, fe_version=await self.fe_version.get(),
+                                signature=sig)
         mode = self._settings.fingerprint
         fingerprint = mode == "always" or (mode == "auto" and request.persisted)
         url = self._query.url(request_id=request_id, now_ms=now_ms, user_id=credential.user_id,
@@ -199,23 +201,8 @@ class UpstreamClient:
                               fingerprint_at=datetime.now(UTC) if fingerprint else None)
         return url, headers, orjson.dumps(body)
 
-    def _headers(self, credential: Credential, chat_id: str | None = None) -> dict[str, str]:
-        referer = f"{self._base}/c/{chat_id}" if chat_id else f"{self._base}/"
-        return {
-            "Authorization": f"Bearer {credential.token}",
-            "Content-Type": "application/json",
-            "Accept": "*/*",
-            "Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8",
-            "User-Agent": self._settings.user_agent,
-            "Origin": self._base,
-            "Referer": referer,
-            "sec-ch-ua": '"Chromium";v="140", "Not=A?Brand";v="24", "Google Chrome";v="140"',
-            "sec-ch-ua-mobile": "?0",
-            "sec-ch-ua-platform": '"Windows"',
-            "Sec-Fetch-Dest": "empty",
-            "Sec-Fetch-Mode": "cors",
-            "Sec-Fetch-Site": "same-origin",
-        }
+    def _headers(self, credential: Credential, chat_id: str | None = None) -> CIMultiDict[str]:
+        return self._browser(credential.token, chat_id)
 
     # --- sessions and pages ------------------------------------------------------------
 
@@ -255,7 +242,7 @@ class UpstreamClient:
         credential.user_id = str(body["id"])
         credential.verified = True
 
-    async def _get_json(self, path: str, headers: dict[str, str]) -> tuple[Any, int]:
+    async def _get_json(self, path: str, headers: Mapping[str, str]) -> tuple[Any, int]:
         with mapped_errors():
             async with self._session.get(f"{self._base}{path}", headers=headers,
                                          proxy=self._settings.http_proxy) as response:
