@@ -18,7 +18,7 @@ from zproxy.config import Settings
 from zproxy.core.models import ModelCatalog
 from zproxy.errors import ProxyError
 from zproxy.fleet import setup_fleet, store_ctx
-from zproxy.gateway import gateway
+from zproxy.gateway import gateway, on_prepare
 from zproxy.images import GuardedResolver
 from zproxy.keys import (
     CONVERSATIONS,
@@ -32,7 +32,6 @@ from zproxy.keys import (
     UPSTREAM,
     USER_POOL,
 )
-from zproxy.middlewares import add_cors_headers
 from zproxy.observability import STATS, setup_observability
 from zproxy.pool.views import ProviderView, StoredTokenSource
 from zproxy.providers.registry import (
@@ -158,7 +157,7 @@ def create_app(settings: Settings, *, models: ModelCatalog | None = None) -> web
     app.cleanup_ctx.append(_background_ctx)
     setup_observability(app)
     app.cleanup_ctx.append(_cluster_ctx)
-    app.on_response_prepare.append(add_cors_headers)
+    app.on_response_prepare.append(on_prepare)
     app.router.add_routes([
         web.get("/", handlers.root),
         web.get("/health", handlers.health),

@@ -13,6 +13,9 @@ owned by its module:
 4. on `/v1/`: the request observed (`observability`), the client key checked
    (`middlewares.authenticate`), admission under MAX_CONCURRENT_REQUESTS and the body read
    within its limits (`limits`), then the handler.
+
+`on_prepare`, the one `on_response_prepare` hook, adds the CORS headers and marks an SSE
+stream open as any response's headers go out.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from zproxy.config import Settings
 from zproxy.errors import ProxyError
 from zproxy.limits import Admission, read_request_body
 from zproxy.middlewares import (
+    add_cors_headers,
     authenticate,
     bind_request_id,
     crash_response,
@@ -35,7 +39,7 @@ from zproxy.middlewares import (
     preflight_response,
     proxy_error_response,
 )
-from zproxy.observability import failure_status, observe, observed
+from zproxy.observability import failure_status, observe, observed, response_starting
 
 API_PREFIX: Final = "/v1/"
 
@@ -98,3 +102,9 @@ def gateway(settings: Settings) -> Middleware:
             observed(request, found, status)
 
     return gateway
+
+
+async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
+    """The one `on_response_prepare` hook: CORS headers, and an SSE stream marked open."""
+    add_cors_headers(request, response)
+    response_starting(request, response)

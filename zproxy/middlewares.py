@@ -144,8 +144,8 @@ def preflight_response(request: web.Request) -> web.Response | None:
     })
 
 
-async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: works for plain and streaming responses alike."""
+def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """As the headers go out (`zproxy.gateway.on_prepare`): plain and streaming alike."""
     allowed = _cors_origin(request.app[SETTINGS], request.headers.get("Origin"))
     if allowed is not None:
         response.headers["Access-Control-Allow-Origin"] = allowed

@@ -155,8 +155,9 @@ def observed(request: web.Request, found: RequestMeter, status: int) -> None:
     _record(request, found, status)
 
 
-async def _on_prepare(request: web.Request, response: web.StreamResponse) -> None:
-    """An SSE response going out marks the stream open and, by default, the first token."""
+def response_starting(request: web.Request, response: web.StreamResponse) -> None:
+    """An SSE response going out marks the stream open and, by default, the first token.
+    Run by `zproxy.gateway.on_prepare` as each response's headers go out."""
     found = request.get(METER)
     if found is None or not response.content_type.startswith("text/event-stream"):
         return
@@ -191,4 +192,3 @@ def setup_observability(app: web.Application) -> None:
     app.router.add_routes(DashboardViews(settings, stats, metrics, cluster=cluster).routes())
     app.router.add_routes(DocsViews().routes())
     app.router.add_static("/static/", WEB_DIR / "static", name="static")
-    app.on_response_prepare.append(_on_prepare)
