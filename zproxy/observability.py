@@ -102,7 +102,7 @@ def _record(request: web.Request, found: RequestMeter, status: int) -> None:
         client_ip=client_ip(request.remote, headers.get("X-Forwarded-For"),
                             settings.trusted_proxies),
         client=classify_client(headers.get("User-Agent"), headers.get("X-Title")),
-        model_known=_known(app, found.model))
+        model_known=status < 400 or _known(app, found.model))  # answered: it resolved
     app[STATS].record(record)
     app[METRICS].observe(record)
     key = request.get(CLIENT_KEY)
