@@ -238,30 +238,27 @@ async def corrective_retry(plan: ChatPlan, translator: ResponseTranslator,
     return list(retry.totals.calls)
 
 
-async def stream_chunks(plan: ChatPlan, settings: Settings, trace: Trace,
-                        ) -> AsyncGenerator[list[dict[str, Any]], None]:
+def stream_chunks(plan: ChatPlan, settings: Settings, trace: Trace,
+                  ) -> AsyncGenerator[list[dict[str, Any]], None]:
     """`chat.completion.chunk` dicts: one list per upstream read, then the finish and usage.
 
     The client-neutral stream every front door encodes in its own wire format (OpenAI SSE
     here, Anthropic and Responses events elsewhere). Empty lists are never yielded. The first
     list comes with the first visible content: until then a failed upstream attempt is
-    replaced by another without the client knowing (`zproxy.api.recovery`).
+    replaced by another without the client knowing (`zproxy.api.recovery`). The run's own
+    generator, not one wrapped around it: a waiting stream keeps one frame fewer.
     """
     call = plan.provider.call(plan.prepared, trace)
-    run = RecoveringRun(call, trace, lambda: plan.translator(settings), stream=True)
-    try:
-        async with aclosing(run.chunks()) as lists:
-            async for chunks in lists:
-                yield chunks
-    finally:
-        call.abandon()
-    translator = run.translator
-    tail = translator.finish(await corrective_retry(plan, translator, settings))
-    trace.usage = translator.usage()
-    # before the last chunk: the next turn may go elsewhere
-    await call.remember(translator.completion()["choices"][0]["message"])
-    if tail:
-        yield tail
+
+    async def finish(translator: ResponseTranslator) -> list[dict[str, Any]]:
+        tail = translator.finish(await corrective_retry(plan, translator, settings))
+        trace.usage = translator.usage()
+        # before the last chunk: the next turn may go elsewhere
+        await call.remember(translator.completion()["choices"][0]["message"])
+        return tail
+
+    return RecoveringRun(call, trace, lambda: plan.translator(settings), stream=True,
+                         finish=finish).chunks()
 
 
 async def stream_chat(plan: ChatPlan, settings: Settings, trace: Trace,
@@ -277,12 +274,9 @@ async def complete_chat(plan: ChatPlan, settings: Settings, trace: Trace) -> dic
     """One `chat.completion`; the whole response is the recovery window."""
     call: ProviderCall = plan.provider.call(plan.prepared, trace)
     run = RecoveringRun(call, trace, lambda: plan.translator(settings), stream=False)
-    try:
-        async with aclosing(run.chunks()) as lists:
-            async for _ in lists:
-                pass
-    finally:
-        call.abandon()
+    async with aclosing(run.chunks()) as lists:
+        async for _ in lists:
+            pass
     translator = run.translator
     translator.finish(await corrective_retry(plan, translator, settings))
     completion = translator.completion()

@@ -17,7 +17,7 @@ gets it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from typing import Any
 
@@ -31,6 +31,8 @@ from zproxy.translate.response import ResponseTranslator
 log = structlog.get_logger(__name__)
 
 Chunk = dict[str, Any]
+# after the winning attempt, the provider call abandoned: the last chunks (finish, usage)
+Finish = Callable[[ResponseTranslator], Awaitable[list[Chunk]]]
 
 
 def visible(chunk: Chunk) -> bool:
@@ -48,51 +50,62 @@ class RecoveringRun:
     """Feeds the events of one request's upstream attempts to a translator; on a failure
     inside the window, starts over with a fresh translator and another attempt.
 
-    `chunks()` yields the winning attempt's chunks up to `translator.end()`; afterwards
-    `translator` is that attempt's, ready for `finish()`. With `stream=False` nothing is
-    yielded: the caller reads the translator when `chunks()` ends.
+    `chunks()` yields the winning attempt's chunks up to `translator.end()`, abandons the
+    provider call (`ProviderCall.abandon`, however the run ended), then yields what
+    `finish(translator)` returns; afterwards `translator` is the winning attempt's. With
+    `stream=False` only the `finish` chunks are yielded: the caller reads the translator.
     """
 
-    __slots__ = ("_call", "_committed", "_held", "_new_translator", "_stream", "_trace",
-                 "translator")
+    __slots__ = ("_call", "_committed", "_finish", "_held", "_new_translator", "_stream",
+                 "_trace", "translator")
 
     def __init__(self, call: ProviderCall, trace: Trace,
-                 new_translator: Callable[[], ResponseTranslator], *, stream: bool) -> None:
+                 new_translator: Callable[[], ResponseTranslator], *, stream: bool,
+                 finish: Finish | None = None) -> None:
         self._call = call
         self._trace = trace
         self._new_translator = new_translator
         self._stream = stream
+        self._finish = finish
         self.translator = new_translator()
         self._committed = False
         self._held: list[Chunk] = []
 
     async def chunks(self) -> AsyncGenerator[list[Chunk], None]:
-        # One generator over the attempts' events (no inner generator per attempt): a
-        # stream's suspended chain is one frame shorter and has one `aclosing` fewer.
+        # One generator over the attempts' events and the caller's `finish` (no inner
+        # generator per attempt, none around this one): a stream's suspended chain is as
+        # short as it can be and has one `aclosing` only.
         call = self._call
-        while True:
-            self._held = []
-            translator = self.translator
-            try:
-                async with aclosing(call.events()) as batches:
-                    async for events in batches:
-                        out = self._offer(translator.feed(events))
-                        if out:
-                            yield out
-                        if translator.stopped:
-                            break
-                out = self._offer(translator.end())  # raises an in-stream error
-                if out:
-                    yield out
-            except UpstreamError as exc:
-                if self._committed or not call.recover(exc):
-                    raise
-                log.info("upstream.recovering", cause=exc.cause, attempts=self._trace.attempts)
-                self.translator = self._new_translator()
-                continue
-            if self._held and not self._committed:
-                yield self._held  # an answer without visible content still has its role chunk
-            return
+        try:
+            while True:
+                self._held = []
+                translator = self.translator
+                try:
+                    async with aclosing(call.events()) as batches:
+                        async for events in batches:
+                            out = self._offer(translator.feed(events))
+                            if out:
+                                yield out
+                            if translator.stopped:
+                                break
+                    out = self._offer(translator.end())  # raises an in-stream error
+                    if out:
+                        yield out
+                except UpstreamError as exc:
+                    if self._committed or not call.recover(exc):
+                        raise
+                    log.info("upstream.recovering", cause=exc.cause,
+                             attempts=self._trace.attempts)
+                    self.translator = self._new_translator()
+                    continue
+                if self._held and not self._committed:
+                    yield self._held  # an answer without visible content has its role chunk
+                break
+        finally:
+            call.abandon()
+        tail = await self._finish(self.translator) if self._finish is not None else None
+        if tail:
+            yield tail
 
     def _offer(self, chunks: list[Chunk]) -> list[Chunk] | None:
         """What of an attempt's `chunks` goes out now: all of them once committed, the held
