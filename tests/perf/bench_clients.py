@@ -9,7 +9,8 @@ aiosonic) sends signed completions built by zproxy's own query and signing code 
 Z.AI (`harness.PromptFake`, its own process on CPU 1) and reads each SSE body incrementally.
 The load generator for one candidate and one scenario is a child process of its own, pinned to
 CPU 0 and on uvloop like the proxy; its CPU (all threads, from /proc) over the measured
-requests, after a warm-up that opens the connections, is the figure. Scenarios:
+requests, after a warm-up that opens the connections, is the figure (`getrusage`: the counters
+of /proc/PID/stat, in microseconds rather than its 10 ms ticks). Scenarios:
 
 - c=64, 50 frames: client CPU per request, requests/s (wall clock: it depends on the fake).
 - c=64, 200 frames: client CPU per 1,000 frames.
@@ -26,19 +27,27 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import statistics
 import sys
 from collections.abc import Callable
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 
 from tests.perf.client_checks import check_proxy, check_streaming_and_cancel
-from tests.perf.harness import ROOT, cpu_seconds, fake_process, guest, pin
+from tests.perf.harness import ROOT, fake_process, guest, pin
 from tests.perf.upstream_clients import CANDIDATES, MISSING, NOTES, Job, Upstream
 
 CLIENT_CPU, FAKE_CPU = 0, 1
+BASELINE = "aiohttp today"
+
+
+def own_cpu_seconds() -> float:
+    """User + system CPU of this process, all its threads (a Tokio or libcurl one too)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 @dataclass(frozen=True)
@@ -65,111 +74,150 @@ async def one_request(client: Upstream, job: Job) -> int:
     return frames
 
 
-async def drive(name: str, fake: str, token: str, user_id: str, frames: int, concurrency: int,
-                requests: int, seconds: float) -> dict[str, float]:
+async def block(client: Upstream, job: Job, concurrency: int, requests: int,
+                seconds: float) -> dict[str, float]:
     """Up to `requests` bodies, `concurrency` at a time, started within `seconds` (a slow
     candidate does fewer: the figures are per request or per frame either way)."""
-    job = Job(fake, token, user_id, f"frames={frames}")
-    client = await CANDIDATES[name](None, job.static)
-    try:
-        await asyncio.gather(*(one_request(client, job) for _ in range(concurrency)))
-        loop, left, counts = asyncio.get_running_loop(), iter(range(requests)), []
+    loop, left, counts = asyncio.get_running_loop(), iter(range(requests)), []
 
-        async def worker() -> None:
-            for _ in left:
-                counts.append(await one_request(client, job))
-                if loop.time() > deadline:
-                    return
+    async def worker() -> None:
+        for _ in left:
+            counts.append(await one_request(client, job))
+            if loop.time() > deadline:
+                return
 
-        cpu, start = cpu_seconds(os.getpid()), loop.time()
-        deadline = start + seconds
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        wall = loop.time() - start
-        cpu = cpu_seconds(os.getpid()) - cpu
-    finally:
-        await client.aclose()
-    assert min(counts) >= frames, min(counts)
+    cpu, start = own_cpu_seconds(), loop.time()
+    deadline = start + seconds
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    wall, cpu = loop.time() - start, own_cpu_seconds() - cpu
+    assert min(counts) >= job.frames, min(counts)
     return {"cpu": cpu, "wall": wall, "requests": len(counts), "frames": sum(counts)}
 
 
+async def drive(names: list[str], job: Job, concurrency: int, requests: int, rounds: int,
+                seconds: float) -> dict[str, list[dict[str, float]]]:
+    """`rounds` blocks per candidate, the candidates taking turns (in a rotating order) so
+    that they share whatever the machine's other tenants do meanwhile."""
+    clients = {name: await CANDIDATES[name](None, job.static) for name in names}
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+    try:
+        for client in clients.values():  # opens the connections
+            await asyncio.gather(*(one_request(client, job) for _ in range(concurrency)))
+        for round_ in range(rounds):
+            for name in names[round_ % len(names):] + names[:round_ % len(names)]:
+                results[name].append(await block(clients[name], job, concurrency, requests,
+                                                 seconds))
+    finally:
+        for client in clients.values():
+            await client.aclose()
+    return results
+
+
 def child_main(argv: list[str]) -> None:
-    name, fake, token, user_id, frames, concurrency, requests, seconds = argv
+    names, fake, token, user_id, frames, concurrency, requests, rounds, seconds = argv
     pin(0, CLIENT_CPU)  # before any library starts a thread: its threads inherit the core
     try:
         import uvloop  # what the proxy runs on
         loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = uvloop.new_event_loop
     except ImportError:
         loop_factory = None
+    job = Job(fake, token, user_id, int(frames))
     with asyncio.Runner(loop_factory=loop_factory) as runner:
-        result = runner.run(drive(name, fake, token, user_id, int(frames), int(concurrency),
-                                  int(requests), float(seconds)))
+        result = runner.run(drive(names.split(","), job, int(concurrency), int(requests),
+                                  int(rounds), float(seconds)))
     print(json.dumps(result), flush=True)
 
 
 # --- the parent ---------------------------------------------------------------------------------
 
-async def run_child(name: str, fake: str, token: str, user_id: str, scenario: Scenario,
-                    scale: float, seconds: float) -> dict[str, float]:
-    requests = max(scenario.concurrency, int(scenario.requests * scale))
+@dataclass(frozen=True)
+class Fake:
+    url: str
+    token: str
+    user_id: str
+
+
+async def run_child(names: list[str], fake: Fake, scenario: Scenario, requests: int,
+                    rounds: int, seconds: float) -> dict[str, list[dict[str, float]]]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.perf.bench_clients", "--child", name, fake, token, user_id,
-        str(scenario.frames), str(scenario.concurrency), str(requests), str(seconds), cwd=ROOT,
+        sys.executable, "-m", "tests.perf.bench_clients", "--child", ",".join(names), fake.url,
+        fake.token, fake.user_id, str(scenario.frames), str(scenario.concurrency),
+        str(requests), str(rounds), str(seconds), cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=asyncio.subprocess.PIPE)
     out, _ = await proc.communicate()
     if proc.returncode != 0:
-        raise RuntimeError(f"{name} {scenario.key}: child exited {proc.returncode}")
-    result: dict[str, float] = json.loads(out.splitlines()[-1])
+        raise RuntimeError(f"{scenario.key}: child exited {proc.returncode}")
+    result: dict[str, list[dict[str, float]]] = json.loads(out.splitlines()[-1])
     return result
+
+
+def cost(scenario: Scenario, r: dict[str, float]) -> float:
+    """ms of client CPU per request, or per 1,000 frames for the 200-frame scenario."""
+    if scenario.frames == 200:
+        return r["cpu"] / r["frames"] * 1e6
+    return r["cpu"] / r["requests"] * 1e3
 
 
 @dataclass
 class Figures:
-    cpu_per_request_ms: list[float]
-    requests_per_s: list[float]
-    cpu_per_1000_frames_ms: list[float]
-    c1_cpu_per_request_ms: list[float]
+    costs: dict[str, list[float]] = field(default_factory=dict)  # scenario key -> runs
+    requests_per_s: list[float] = field(default_factory=list)  # c=64, 50 frames
     checks: tuple[str, str, str] = ("", "", "")
     failed: str = ""
 
+    def median(self, key: str) -> float:
+        return statistics.median(self.costs[key])
 
-async def measure(names: list[str], fake: str, args: argparse.Namespace) -> dict[str, Figures]:
-    async with aiohttp.ClientSession() as session:
-        token, user_id = await guest(session, fake)
-    figures = {name: Figures([], [], [], []) for name in names}
+
+async def measure(names: list[str], fake: Fake,
+                  args: argparse.Namespace) -> dict[str, Figures]:
+    """Each candidate alone in its own child, per scenario, `--repeat` times interleaved."""
+    figures = {name: Figures() for name in names}
     for round_ in range(args.repeat):
         for scenario in SCENARIOS:
-            for name in names if round_ % 2 == 0 else names[::-1]:  # interleaved A/B
+            for name in names if round_ % 2 == 0 else names[::-1]:
                 f = figures[name]
                 if f.failed:
                     continue
+                requests = max(scenario.concurrency, int(scenario.requests * args.scale))
                 try:
-                    r = await run_child(name, fake, token, user_id, scenario, args.scale,
-                                        args.seconds)
+                    r = (await run_child([name], fake, scenario, requests, 1,
+                                         args.seconds))[name][0]
                 except RuntimeError as exc:
                     f.failed = str(exc)
                     continue
+                f.costs.setdefault(scenario.key, []).append(cost(scenario, r))
                 if scenario.key == "c64_f50":
-                    f.cpu_per_request_ms.append(r["cpu"] / r["requests"] * 1e3)
                     f.requests_per_s.append(r["requests"] / r["wall"])
-                elif scenario.key == "c64_f200":
-                    f.cpu_per_1000_frames_ms.append(r["cpu"] / r["frames"] * 1e6)
-                else:
-                    f.c1_cpu_per_request_ms.append(r["cpu"] / r["requests"] * 1e3)
                 print(f"  … {name} {scenario.key}: {json.dumps(r)}", flush=True)
     return figures
 
 
-async def check_all(names: list[str], figures: dict[str, Figures]) -> None:
-    for name in names:
-        if figures[name].failed:
-            continue
-        streaming, cancel = await check_streaming_and_cancel(CANDIDATES[name])
-        figures[name].checks = (streaming, cancel, await check_proxy(CANDIDATES[name]))
+async def paired(names: list[str], fake: Fake,
+                 args: argparse.Namespace) -> dict[str, dict[str, list[float]]]:
+    """The aiohttp variants in ONE child, taking turns in blocks: per scenario and variant,
+    its cost relative to "aiohttp today" in the same round (machine noise mostly cancels)."""
+    ratios: dict[str, dict[str, list[float]]] = {}
+    for scenario in SCENARIOS:
+        requests = max(scenario.concurrency, int(scenario.requests * args.scale / 5))
+        result = await run_child(names, fake, scenario, requests, args.rounds, 1e9)
+        for name, runs in result.items():
+            base = result[BASELINE]
+            ratios.setdefault(name, {})[scenario.key] = [
+                cost(scenario, r) / cost(scenario, b) for r, b in zip(runs, base, strict=True)]
+        print(f"  … paired {scenario.key}: done", flush=True)
+    return ratios
+
+
+async def check_all(figures: dict[str, Figures]) -> None:
+    for name, f in figures.items():
+        if not f.failed:
+            streaming, cancel = await check_streaming_and_cancel(CANDIDATES[name])
+            f.checks = (streaming, cancel, await check_proxy(CANDIDATES[name]))
 
 
 def print_table(figures: dict[str, Figures]) -> None:
-    base = statistics.median(figures["aiohttp today"].cpu_per_request_ms) \
-        if "aiohttp today" in figures else None
+    base = figures[BASELINE].median("c64_f50") if BASELINE in figures else None
     width = max(len(n) for n in figures)
     print(f"\n{'client':{width}}  {'CPU/req c=64':>12}  {'vs today':>8}  {'req/s':>6}  "
           f"{'CPU/1k frames':>13}  {'CPU/req c=1':>11}  streaming / cancel mid-body / proxy")
@@ -177,16 +225,32 @@ def print_table(figures: dict[str, Figures]) -> None:
         if f.failed:
             print(f"{name:{width}}  failed: {f.failed}")
             continue
-        cpu = statistics.median(f.cpu_per_request_ms)
+        cpu = f.median("c64_f50")
         rel = f"{(cpu / base - 1) * 100:+.1f}%" if base else ""
         print(f"{name:{width}}  {cpu:>9.3f} ms  {rel:>8}  "
               f"{statistics.median(f.requests_per_s):>6.0f}  "
-              f"{statistics.median(f.cpu_per_1000_frames_ms):>10.2f} ms  "
-              f"{statistics.median(f.c1_cpu_per_request_ms):>8.3f} ms  {' / '.join(f.checks)}")
-    print("\n(medians over --repeat runs; CPU is the client process's own, from /proc)")
+              f"{f.median('c64_f200'):>10.2f} ms  {f.median('c1_f50'):>8.3f} ms  "
+              f"{' / '.join(f.checks)}")
+    print("(c=64 with 50 frames and 200 frames per body, c=1 with 50; medians of --repeat runs;"
+          " CPU is the client process's own)")
     for name, note in NOTES.items():
         if note and name in figures:
             print(f"  {name}: {note}")
+
+
+def print_paired(ratios: dict[str, dict[str, list[float]]]) -> None:
+    width = max(len(n) for n in ratios)
+    print(f"\n{'aiohttp, paired in one process':{width}}  "
+          + "  ".join(f"{s.key + ' (min … max)':>24}" for s in SCENARIOS))
+    for name, by_scenario in ratios.items():
+        cells = []
+        for s in SCENARIOS:
+            values = by_scenario[s.key]
+            cells.append(f"{(statistics.median(values) - 1) * 100:+6.1f}% "
+                         f"({(min(values) - 1) * 100:+5.1f} … {(max(values) - 1) * 100:+5.1f})")
+        print(f"{name:{width}}  " + "  ".join(f"{c:>24}" for c in cells))
+    print(f"(CPU per request, per 1,000 frames for f200, against {BASELINE!r} in the same"
+          " round: median and range over --rounds)")
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -194,10 +258,17 @@ async def main(args: argparse.Namespace) -> None:
         print(f"skipped {name}: {module} is not installed (pip install -e '.[perf]')")
     names = [n for n in (args.clients.split(",") if args.clients else CANDIDATES)
              if n in CANDIDATES]
-    async with fake_process(cpu=FAKE_CPU) as fake:
-        figures = await measure(names, fake.url, args)
-    await check_all(names, figures)
-    print_table(figures)
+    knobs = [n for n in CANDIDATES if n.startswith("aiohttp")]
+    async with fake_process(cpu=FAKE_CPU) as child:
+        async with aiohttp.ClientSession() as session:
+            fake = Fake(child.url, *await guest(session, child.url))
+        figures = await measure(names, fake, args) if names else {}
+        ratios = await paired(knobs, fake, args) if args.rounds and knobs else {}
+    await check_all(figures)
+    if figures:
+        print_table(figures)
+    if ratios:
+        print_paired(ratios)
 
 
 if __name__ == "__main__":
@@ -205,9 +276,12 @@ if __name__ == "__main__":
         child_main(sys.argv[2:])
         sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clients", help="comma-separated names (default: all installed)")
+    parser.add_argument("--clients", default=None,
+                        help="comma-separated names (default: all installed; '' for none)")
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies request counts")
     parser.add_argument("--repeat", type=int, default=1, help="runs per figure (median)")
-    parser.add_argument("--seconds", type=float, default=4.0,
+    parser.add_argument("--seconds", type=float, default=3.0,
                         help="longest measured phase per run; slow clients do fewer requests")
+    parser.add_argument("--rounds", type=int, default=10,
+                        help="turns of the paired aiohttp comparison (0: skip it)")
     asyncio.run(main(parser.parse_args()))

@@ -108,7 +108,7 @@ async def _read_all(client: Upstream, job: Job, path: str) -> bytes:
 async def check_streaming_and_cancel(factory: Factory) -> tuple[str, str]:
     """(streaming verdict, cancellation verdict), each "yes" or what went wrong."""
     async with Probe().serving() as probe:
-        job = Job(probe.url, "token", "user", "hi")
+        job = Job(probe.url, "token", "user", 1)
         client = await factory(None, job.static)
         try:
             return await _streaming_and_cancel(client, job, probe)
@@ -155,7 +155,7 @@ async def _streaming_and_cancel(client: Upstream, job: Job, probe: Probe) -> tup
 
 async def check_proxy(factory: Factory) -> str:
     async with Probe().serving() as probe:
-        job = Job("http://zai.invalid", "token", "user", "hi")
+        job = Job("http://zai.invalid", "token", "user", 1)
         try:
             client = await factory(probe.url, job.static)
         except Exception as exc:  # the library refused the proxy setting

@@ -46,10 +46,12 @@ class Request:
 
 
 class Job:
-    """One signed completion for `prompt`, as zproxy builds it (see the module doc)."""
+    """One signed completion, as zproxy builds it (see the module doc)."""
 
-    def __init__(self, base: str, token: str, user_id: str, prompt: str) -> None:
-        self.base, self.token, self.user_id, self.prompt = base, token, user_id, prompt
+    def __init__(self, base: str, token: str, user_id: str, frames: int) -> None:
+        """`frames`: how many content frames the fake is asked for (`harness.PromptFake`)."""
+        self.base, self.token, self.user_id, self.frames = base, token, user_id, frames
+        self.prompt = f"frames={frames}"
         self._query = CompletionQuery(base, COMPLETION_PATHS["v2"], DEFAULT_USER_AGENT)
         self.static: Mapping[str, str] = {
             "Content-Type": "application/json", "Accept": "*/*",
