@@ -18,7 +18,9 @@ of /proc/PID/stat, in microseconds rather than its 10 ms ticks). Scenarios:
 
 Then, against a raw local probe (`client_checks.py`), whether the candidate streams, closes a
 connection whose reader was cancelled mid-body (and does not reuse it), and speaks through an
-HTTP proxy. A script, not a test: it prints figures and asserts only that every body arrived.
+HTTP proxy. Last, what the header and URL knobs could save at most: aiohttp's per-request
+preparation timed alone. A script, not a test: it prints figures and asserts only that every
+body arrived.
 """
 
 from __future__ import annotations
@@ -30,11 +32,16 @@ import os
 import resource
 import statistics
 import sys
+import timeit
 from collections.abc import Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
+from aiohttp.client_reqrep import ClientRequest
+from multidict import CIMultiDict
+from yarl import URL
 
 from tests.perf.client_checks import check_proxy, check_streaming_and_cancel
 from tests.perf.harness import ROOT, fake_process, guest, pin
@@ -253,11 +260,51 @@ def print_paired(ratios: dict[str, dict[str, list[float]]]) -> None:
           " round: median and range over --rounds)")
 
 
+async def preparation_costs() -> None:
+    """What the header and URL knobs can save at most: aiohttp's per-request preparation
+    (`ClientSession._prepare_headers` and the `ClientRequest`), timed alone in µs, next to
+    zproxy's own request building (`Job.next`). Private aiohttp API: skipped if it moved."""
+    job = Job("http://127.0.0.1:9", "t" * 300, "user-id", 50)
+    request, prepared = job.next(), CIMultiDict(job.static)
+    loop, text = asyncio.get_running_loop(), str(job.next().url)
+    plain = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
+    preset = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar(), headers=job.static)
+    skip = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar(),
+                                 skip_auto_headers=("Accept-Encoding",))
+
+    def copied() -> CIMultiDict[str]:
+        headers = prepared.copy()
+        headers.extend(request.dynamic)
+        return headers
+
+    def case(session: aiohttp.ClientSession, headers: Callable[[], Any],
+             url: Callable[[], URL]) -> Callable[[], object]:
+        return lambda: ClientRequest(
+            "POST", url(), headers=session._prepare_headers(headers()), data=request.body,
+            skip_auto_headers=session._skip_auto_headers, loop=loop, session=session)
+
+    cases = {"today": case(plain, request.headers, lambda: request.url),
+             "str URL": case(plain, request.headers, lambda: URL(text)),
+             "skip_auto_headers": case(skip, request.headers, lambda: request.url),
+             "prepared CIMultiDict": case(plain, copied, lambda: request.url),
+             "session headers": case(preset, lambda: request.dynamic, lambda: request.url),
+             "(Job.next: signing, URL, body)": job.next}
+    try:
+        print("\nper-request preparation, µs (best of 5 × 20,000):")
+        for name, fn in cases.items():
+            print(f"  {name}: {min(timeit.repeat(fn, number=20_000, repeat=5)) / 0.02:.2f}")
+    except (AttributeError, TypeError) as exc:
+        print(f"  skipped: aiohttp's internals moved ({exc})")
+    finally:
+        for session in (plain, preset, skip):
+            await session.close()
+
+
 async def main(args: argparse.Namespace) -> None:
     for name, module in MISSING.items():
         print(f"skipped {name}: {module} is not installed (pip install -e '.[perf]')")
-    names = [n for n in (args.clients.split(",") if args.clients else CANDIDATES)
-             if n in CANDIDATES]
+    chosen = CANDIDATES if args.clients is None else args.clients.split(",")
+    names = [n for n in chosen if n in CANDIDATES]
     knobs = [n for n in CANDIDATES if n.startswith("aiohttp")]
     async with fake_process(cpu=FAKE_CPU) as child:
         async with aiohttp.ClientSession() as session:
@@ -269,6 +316,8 @@ async def main(args: argparse.Namespace) -> None:
         print_table(figures)
     if ratios:
         print_paired(ratios)
+    pin(0, CLIENT_CPU)
+    await preparation_costs()
 
 
 if __name__ == "__main__":
