@@ -8,7 +8,8 @@ the SSE body back: `Upstream.chunks` yields the body's network reads as they arr
 cancellation or any early exit, must close the connection rather than pool it half-read.
 
 `CANDIDATES` maps a name to a factory `make(proxy) -> Upstream`; one whose library is not
-installed is listed in `MISSING` instead (`pip install -e '.[perf]'` installs them all).
+installed is listed in `MISSING` instead (`pip install -e '.[perf]'` installs all but niquests,
+whose urllib3-future would replace the urllib3 that `requests` needs: see pyproject.toml).
 """
 
 from __future__ import annotations
