@@ -12,13 +12,13 @@ from aiohttp import web
 
 from zproxy.api import handlers, ready
 from zproxy.api.anthropic import handlers as anthropic
-from zproxy.api.anthropic.errors import anthropic_errors
 from zproxy.api.responses import handlers as responses
 from zproxy.api.responses.store import MemoryResponseStore
 from zproxy.config import Settings
 from zproxy.core.models import ModelCatalog
 from zproxy.errors import ProxyError
 from zproxy.fleet import setup_fleet, store_ctx
+from zproxy.gateway import gateway, on_prepare
 from zproxy.images import GuardedResolver
 from zproxy.keys import (
     CONVERSATIONS,
@@ -31,14 +31,6 @@ from zproxy.keys import (
     STATE,
     UPSTREAM,
     USER_POOL,
-)
-from zproxy.limits import request_limits
-from zproxy.middlewares import (
-    add_cors_headers,
-    client_auth,
-    cors_preflight,
-    openai_errors,
-    request_context,
 )
 from zproxy.observability import STATS, setup_observability
 from zproxy.pool.views import ProviderView, StoredTokenSource
@@ -142,8 +134,7 @@ async def _discover_models(app: web.Application) -> None:
 
 def create_app(settings: Settings, *, models: ModelCatalog | None = None) -> web.Application:
     app = web.Application(
-        middlewares=[request_context, openai_errors, anthropic_errors, cors_preflight,
-                     client_auth, request_limits(settings)],
+        middlewares=[gateway(settings)],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
@@ -166,7 +157,7 @@ def create_app(settings: Settings, *, models: ModelCatalog | None = None) -> web
     app.cleanup_ctx.append(_background_ctx)
     setup_observability(app)
     app.cleanup_ctx.append(_cluster_ctx)
-    app.on_response_prepare.append(add_cors_headers)
+    app.on_response_prepare.append(on_prepare)
     app.router.add_routes([
         web.get("/", handlers.root),
         web.get("/health", handlers.health),

@@ -18,7 +18,6 @@ from collections.abc import Iterable
 from typing import Any, Final
 
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
 
 from zproxy.config import Settings
 from zproxy.errors import (
@@ -33,32 +32,29 @@ RETRY_AFTER_S: Final = 1  # a slot frees as soon as any request ends
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
 
 
-def request_limits(settings: Settings) -> Middleware:
-    """The middleware: admission under the concurrency cap, then the body within its limits.
-    Its counter lives in this closure, one per app."""
-    active = 0
+class Admission:
+    """Admission under the concurrency cap: `enter()` before the body is read, `leave()` when
+    the request ends. One per app (`zproxy.gateway`)."""
 
-    @web.middleware
-    async def limits(request: web.Request, handler: Handler) -> web.StreamResponse:
-        nonlocal active
-        if not request.path.startswith(API_PREFIX):
-            return await handler(request)
-        if active >= settings.max_concurrent_requests:
+    __slots__ = ("active", "_cap")
+
+    def __init__(self, settings: Settings) -> None:
+        self.active = 0
+        self._cap = settings.max_concurrent_requests
+
+    def enter(self) -> None:
+        if self.active >= self._cap:
             raise OverloadedError(
-                f"Too many concurrent requests: this server takes "
-                f"{settings.max_concurrent_requests} at a time (MAX_CONCURRENT_REQUESTS); "
-                f"retry after {RETRY_AFTER_S} s", retry_after_s=RETRY_AFTER_S)
-        active += 1
-        try:
-            await _read_body(request, settings)
-            return await handler(request)
-        finally:
-            active -= 1
+                f"Too many concurrent requests: this server takes {self._cap} at a time "
+                f"(MAX_CONCURRENT_REQUESTS); retry after {RETRY_AFTER_S} s",
+                retry_after_s=RETRY_AFTER_S)
+        self.active += 1
 
-    return limits
+    def leave(self) -> None:
+        self.active -= 1
 
 
-async def _read_body(request: web.Request, settings: Settings) -> None:
+async def read_request_body(request: web.Request, settings: Settings) -> None:
     """Read (and cache, for the handler) the whole body within the size and time limits."""
     if request.method not in _BODY_METHODS:
         return

@@ -1,4 +1,6 @@
-"""Request id + log context, OpenAI-shaped errors, CORS, and client API-key auth."""
+"""The request stages every request passes, as plain functions: the request id and log
+context, OpenAI-shaped errors, CORS, and client API-key auth. `zproxy.gateway` runs them,
+with the Anthropic error shape, observation and the limits, in one middleware."""
 
 from __future__ import annotations
 
@@ -9,7 +11,6 @@ from typing import Final
 import orjson
 import structlog
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from zproxy.clientkeys.ring import CLIENT_KEY, ClientKey
 from zproxy.config import Settings
@@ -19,8 +20,6 @@ from zproxy.keys import CLIENT_KEYS, SETTINGS
 
 log = structlog.get_logger(__name__)
 
-REQUEST_ID: Final = web.AppKey("request_id_header", str)
-_PROTECTED_PREFIXES: Final = ("/v1/",)
 _ADMIN_AUTHENTICATED: Final = ("/v1/token-pool/",)  # their handlers ask for the admin secret
 _HTTP_ERROR_TYPES: Final = {401: "authentication_error", 404: "invalid_request_error",
                             405: "invalid_request_error", 413: "invalid_request_error",
@@ -32,47 +31,38 @@ def json_error(status: int, body: dict[str, object]) -> web.Response:
                         content_type="application/json")
 
 
-@web.middleware
-async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
-    request_id = request.headers.get("X-Request-ID") or random_hex(32)
+def bind_request_id(request: web.Request) -> str:
+    """The request's id (the client's X-Request-ID, or a new one), bound to its log lines."""
+    request_id = (request.headers.get("X-Request-ID") or random_hex(32))[:64]
     structlog.contextvars.clear_contextvars()
-    structlog.contextvars.bind_contextvars(request_id=request_id[:64])
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        exc.headers["X-Request-ID"] = request_id[:64]
-        raise
-    if not response.prepared:
-        response.headers["X-Request-ID"] = request_id[:64]
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    return request_id
+
+
+def proxy_error_response(exc: ProxyError) -> web.Response:
+    status, body = to_openai_error(exc)
+    log.info("request.rejected", status=status, code=exc.code, error=exc.message)
+    response = json_error(status, body)
+    response.headers.update(exc.headers())
     return response
 
 
-@web.middleware
-async def openai_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except ProxyError as exc:
-        status, body = to_openai_error(exc)
-        log.info("request.rejected", status=status, code=exc.code, error=exc.message)
-        response = json_error(status, body)
-        response.headers.update(exc.headers())
-        return response
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        kind = _HTTP_ERROR_TYPES.get(exc.status, "server_error" if exc.status >= 500
-                                     else "invalid_request_error")
-        message = f"{exc.reason}: {request.method} {request.path}"
-        response = json_error(exc.status, error_body(message, kind, code=exc.reason.lower()
-                                                     .replace(" ", "_")))
-        for name in ("Allow",):
-            if name in exc.headers:
-                response.headers[name] = exc.headers[name]
-        return response
-    except Exception:
-        log.exception("request.crashed")
-        status, body = to_openai_error(RuntimeError())
-        return json_error(status, body)
+def http_error_response(exc: web.HTTPException, request: web.Request) -> web.Response:
+    """An aiohttp HTTP error (404, 405, 413 …, status 400 or more) in OpenAI's shape."""
+    kind = _HTTP_ERROR_TYPES.get(exc.status, "server_error" if exc.status >= 500
+                                 else "invalid_request_error")
+    message = f"{exc.reason}: {request.method} {request.path}"
+    response = json_error(exc.status, error_body(message, kind, code=exc.reason.lower()
+                                                 .replace(" ", "_")))
+    if "Allow" in exc.headers:
+        response.headers["Allow"] = exc.headers["Allow"]
+    return response
+
+
+def crash_response() -> web.Response:
+    log.exception("request.crashed")
+    status, body = to_openai_error(RuntimeError())
+    return json_error(status, body)
 
 
 def presented_key(request: web.Request) -> str | None:
@@ -93,17 +83,12 @@ def key_is_valid(settings: Settings, key: str | None) -> bool:
     return sum(hmac.compare_digest(encoded, k.encode()) for k in settings.client_keys) > 0
 
 
-@web.middleware
-async def client_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.method != "OPTIONS" and request.path.startswith(_PROTECTED_PREFIXES) \
-            and not request.path.startswith(_ADMIN_AUTHENTICATED):
-        limited = await _authenticate(request)
-        if limited is not None:
-            return limited
-    return await handler(request)
+def needs_key(request: web.Request) -> bool:
+    """The API routes ask for a client key, but for preflights and the admin-secured ones."""
+    return request.method != "OPTIONS" and not request.path.startswith(_ADMIN_AUTHENTICATED)
 
 
-async def _authenticate(request: web.Request) -> web.Response | None:
+async def authenticate(request: web.Request) -> web.Response | None:
     """A key from AUTH_TOKEN, or a stored client key (counted, and limited when it has
     limits). Stored keys, once any is enabled, make a key required even without AUTH_TOKEN."""
     settings = request.app[SETTINGS]
@@ -143,24 +128,24 @@ def _cors_origin(settings: Settings, origin: str | None) -> str | None:
     return origin if origin in settings.cors_origins else None
 
 
-@web.middleware
-async def cors_preflight(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
-        allowed = _cors_origin(request.app[SETTINGS], request.headers.get("Origin"))
-        if allowed is None:
-            raise web.HTTPForbidden(reason="CORS origin not allowed")
-        return web.Response(status=204, headers={
-            "Access-Control-Allow-Origin": allowed,
-            "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
-            "Access-Control-Allow-Headers": request.headers.get(
-                "Access-Control-Request-Headers", "Authorization, Content-Type"),
-            "Access-Control-Max-Age": "86400",
-        })
-    return await handler(request)
+def preflight_response(request: web.Request) -> web.Response | None:
+    """The answer to a CORS preflight (403 for an origin not allowed); None for the rest."""
+    if request.method != "OPTIONS" or "Access-Control-Request-Method" not in request.headers:
+        return None
+    allowed = _cors_origin(request.app[SETTINGS], request.headers.get("Origin"))
+    if allowed is None:
+        raise web.HTTPForbidden(reason="CORS origin not allowed")
+    return web.Response(status=204, headers={
+        "Access-Control-Allow-Origin": allowed,
+        "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
+        "Access-Control-Allow-Headers": request.headers.get(
+            "Access-Control-Request-Headers", "Authorization, Content-Type"),
+        "Access-Control-Max-Age": "86400",
+    })
 
 
-async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: works for plain and streaming responses alike."""
+def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """As the headers go out (`zproxy.gateway.on_prepare`): plain and streaming alike."""
     allowed = _cors_origin(request.app[SETTINGS], request.headers.get("Origin"))
     if allowed is not None:
         response.headers["Access-Control-Allow-Origin"] = allowed

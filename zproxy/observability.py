@@ -1,9 +1,10 @@
 """Wires stats, metrics, the dashboard and the docs into an app: `setup_observability(app)`.
 
-Per API request (`/v1/...`) the `observe_requests` middleware puts a `RequestMeter` in
-`request[METER]`, lets the handler fill it (model, stream, tokens, first token, trace, in-stream
-error), and when the request ends — success, error or client abort — turns it into one
-`RequestRecord` fed to the `StatsRecorder` and to `Metrics`. That is all the hot path pays.
+Per API request (`/v1/...`) the gateway (`zproxy.gateway`) puts a `RequestMeter` in
+`request[METER]` (`observe`), lets the handler fill it (model, stream, tokens, first token,
+trace, in-stream error), and when the request ends — success, error or client abort — turns it
+into one `RequestRecord` fed to the `StatsRecorder` and to `Metrics` (`observed`). That is
+all the hot path pays.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import aiohttp_jinja2
 import jinja2
 import orjson
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
 
 from zproxy.api.anthropic.errors import is_anthropic
 from zproxy.api.anthropic.errors import status_and_message as anthropic_status
@@ -27,7 +27,6 @@ from zproxy.docs import DocsViews
 from zproxy.errors import NotFoundError, ProxyError, to_openai_error
 from zproxy.keys import CLIENT_KEYS, MODELS, SETTINGS, STATE, UPSTREAM
 from zproxy.metrics import Metrics
-from zproxy.middlewares import client_auth
 from zproxy.state.cluster import cluster_view
 from zproxy.stats import (
     ABORT_STATUS,
@@ -39,7 +38,6 @@ from zproxy.stats import (
 )
 
 WEB_DIR: Final = Path(__file__).resolve().parents[1] / "web"
-OBSERVED_PREFIX: Final = "/v1/"
 PEEK_MAX_BYTES: Final = 1 << 20  # rejected requests: bodies read for their model name
 PEEK_TIMEOUT_S: Final = 0.5      # ... but never waited for: a slow body is not worth it
 MODEL_NAME_MAX: Final = 200
@@ -104,7 +102,7 @@ def _record(request: web.Request, found: RequestMeter, status: int) -> None:
         client_ip=client_ip(request.remote, headers.get("X-Forwarded-For"),
                             settings.trusted_proxies),
         client=classify_client(headers.get("User-Agent"), headers.get("X-Title")),
-        model_known=_known(app, found.model))
+        model_known=status < 400 or _known(app, found.model))  # answered: it resolved
     app[STATS].record(record)
     app[METRICS].observe(record)
     key = request.get(CLIENT_KEY)
@@ -120,47 +118,46 @@ def _client_status(request: web.Request, exc: ProxyError) -> int:
     return to_openai_error(exc)[0]
 
 
-@web.middleware
-async def observe_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if not request.path.startswith(OBSERVED_PREFIX):
-        return await handler(request)
-    metrics = request.app[METRICS]
+def observe(request: web.Request) -> RequestMeter:
+    """Start observing an API request: its meter, for the handler to fill in."""
     found = request[METER] = RequestMeter(started=time.monotonic(), wall=time.time())
-    status = 500
-    metrics.request_started()
-    try:
-        response = await handler(request)
-        status = response.status
-        return response
-    except ProxyError as exc:
+    request.app[METRICS].request_started()
+    return found
+
+
+async def failure_status(request: web.Request, found: RequestMeter, exc: BaseException) -> int:
+    """The status an observed request that raised `exc` ends with; its meter notes why."""
+    if isinstance(exc, ProxyError):
         status = _client_status(request, exc)
         found.error_type = found.error_type or exc.code or exc.type
         await _note_model(request, found, status)
-        raise
-    except web.HTTPException as exc:
-        status = exc.status
-        if status >= 400:
+        return status
+    if isinstance(exc, web.HTTPException):
+        if exc.status >= 400:
             found.error_type = found.error_type or _http_error_type(exc)
-            await _note_model(request, found, status)
-        raise
-    except (asyncio.CancelledError, ConnectionResetError):
-        status, found.error_type = ABORT_STATUS, CLIENT_ABORT
-        raise
-    except Exception:
-        if _client_gone(request):  # cancellation can surface as another error during cleanup
-            status, found.error_type = ABORT_STATUS, CLIENT_ABORT
-        else:
-            found.error_type = found.error_type or "internal_error"
-        raise
-    finally:
-        metrics.request_ended()
-        if found.stream_open:
-            metrics.stream_closed()
-        _record(request, found, status)
+            await _note_model(request, found, exc.status)
+        return exc.status
+    if isinstance(exc, asyncio.CancelledError | ConnectionResetError) or (
+            isinstance(exc, Exception) and _client_gone(request)):
+        # cancellation can surface as another error during cleanup
+        found.error_type = CLIENT_ABORT
+        return ABORT_STATUS
+    found.error_type = found.error_type or "internal_error"
+    return 500
 
 
-async def _on_prepare(request: web.Request, response: web.StreamResponse) -> None:
-    """An SSE response going out marks the stream open and, by default, the first token."""
+def observed(request: web.Request, found: RequestMeter, status: int) -> None:
+    """The request has ended with `status`: one record to the stats and the metrics."""
+    metrics = request.app[METRICS]
+    metrics.request_ended()
+    if found.stream_open:
+        metrics.stream_closed()
+    _record(request, found, status)
+
+
+def response_starting(request: web.Request, response: web.StreamResponse) -> None:
+    """An SSE response going out marks the stream open and, by default, the first token.
+    Run by `zproxy.gateway.on_prepare` as each response's headers go out."""
     found = request.get(METER)
     if found is None or not response.content_type.startswith("text/event-stream"):
         return
@@ -171,16 +168,6 @@ async def _on_prepare(request: web.Request, response: web.StreamResponse) -> Non
         found.stream = True
     if found.first_token_at is None:  # write_sse prepares only once the first batch is in
         found.first_token_at = time.monotonic()
-
-
-def _install_middleware(app: web.Application, middleware: Middleware) -> None:
-    # Just outside client_auth: rejected keys are recorded too, and exceptions still arrive raw
-    # (openai_errors, further out, turns them into responses after we have seen them).
-    middlewares = list(app.middlewares)
-    if client_auth in middlewares:
-        app.middlewares.insert(middlewares.index(client_auth), middleware)
-    else:
-        app.middlewares.append(middleware)
 
 
 def _pool_snapshot(app: web.Application) -> dict[str, int] | None:
@@ -205,5 +192,3 @@ def setup_observability(app: web.Application) -> None:
     app.router.add_routes(DashboardViews(settings, stats, metrics, cluster=cluster).routes())
     app.router.add_routes(DocsViews().routes())
     app.router.add_static("/static/", WEB_DIR / "static", name="static")
-    app.on_response_prepare.append(_on_prepare)
-    _install_middleware(app, observe_requests)

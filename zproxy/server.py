@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import ipaddress
 import signal
 import sys
@@ -77,10 +78,23 @@ async def start(app: web.Application, host: str, port: int,
     return runner
 
 
+def tune_gc(settings: Settings) -> None:
+    """Everything alive once the server has started (modules, templates, settings, pools)
+    lives as long as it: frozen out of the collector's sight, full collections stop walking
+    it. The request path makes no reference cycles, so collections are pure cost, paid as a
+    pause of every open stream: GC_THRESHOLDS makes them rarer (tests/perf/bench_table.py's
+    slow-stream row shows the gap they add)."""
+    gc.collect()
+    gc.freeze()
+    if settings.gc_thresholds is not None:
+        gc.set_threshold(*settings.gc_thresholds)
+
+
 async def serve(settings: Settings, on_started: Callable[[int], None] | None = None) -> None:
     """Serve until SIGINT/SIGTERM. `on_started` gets the bound port (PORT=0 picks one)."""
     runner = await start(create_app(settings), settings.host, settings.port,
                          settings.shutdown_grace_s, reuse_port=settings.workers > 1)
+    tune_gc(settings)
     port = runner.addresses[0][1]
     mode = "user tokens" if settings.upstream_tokens else "guest sessions"
     log.info("server.started", url=f"http://{settings.host}:{port}",

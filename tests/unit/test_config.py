@@ -257,3 +257,32 @@ def test_env_example_documents_every_variable() -> None:
 def test_port_zero_picks_a_free_port_and_host_defaults_to_loopback() -> None:
     assert _load({"PORT": "0"}).port == 0
     assert _load({}).host == "127.0.0.1" == Settings().host
+
+
+@pytest.mark.parametrize(("raw", "value"), [("3000,10,10", (3000, 10, 10)),
+                                            (" 700, 10 ,10 ", (700, 10, 10)),
+                                            ("default", None), ("", None)])
+def test_gc_thresholds(raw: str, value: tuple[int, int, int] | None) -> None:
+    assert _load({"GC_THRESHOLDS": raw}).gc_thresholds == value
+
+
+@pytest.mark.parametrize("raw", ["3000,10", "0,10,10", "a,b,c", "1,2,3,4"])
+def test_gc_thresholds_refused(raw: str) -> None:
+    assert "GC_THRESHOLDS" in _error({"GC_THRESHOLDS": raw})
+
+
+def test_tune_gc_freezes_the_start_up_heap_and_sets_the_thresholds() -> None:
+    import gc
+
+    from zproxy.server import tune_gc
+
+    before = gc.get_threshold()
+    try:
+        tune_gc(Settings(gc_thresholds=(4321, 11, 12)))
+        assert gc.get_threshold() == (4321, 11, 12)
+        assert gc.get_freeze_count() > 0
+        tune_gc(Settings(gc_thresholds=None))  # `default`: Python's own stay
+        assert gc.get_threshold() == (4321, 11, 12)
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

@@ -20,8 +20,9 @@ from zproxy.observability import meter
 from zproxy.stats import API_CHAT
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=lambda d: orjson.dumps(d).decode())
+def json_reply(data: Any, status: int = 200) -> web.Response:
+    """A JSON answer, serialised once by orjson (no str round trip)."""
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
@@ -53,7 +54,7 @@ async def _chat(request: web.Request, trace: Trace) -> web.StreamResponse:
     if chat.stream:
         batches = stream_chat(plan, settings, trace)
         return await write_sse(request, batches, keepalive_s=settings.tool_keepalive_s)
-    return _json(await complete_chat(plan, settings, trace))
+    return json_reply(await complete_chat(plan, settings, trace))
 
 
 def describe_model(app: web.Application, spec: ModelSpec) -> dict[str, Any]:
@@ -63,7 +64,7 @@ def describe_model(app: web.Application, spec: ModelSpec) -> dict[str, Any]:
 
 async def list_models(request: web.Request) -> web.Response:
     data = [describe_model(request.app, spec) for spec in request.app[MODELS]]
-    return _json({"object": "list", "data": data})
+    return json_reply({"object": "list", "data": data})
 
 
 async def get_model(request: web.Request) -> web.Response:
@@ -72,16 +73,16 @@ async def get_model(request: web.Request) -> web.Response:
     if spec is None:
         raise NotFoundError(f"The model `{name}` does not exist", param="model",
                             code="model_not_found")
-    return _json(describe_model(request.app, spec))
+    return json_reply(describe_model(request.app, spec))
 
 
 async def health(request: web.Request) -> web.Response:
-    return _json({"status": "ok", "time": int(time.time())})
+    return json_reply({"status": "ok", "time": int(time.time())})
 
 
 async def root(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
-    return _json({
+    return json_reply({
         "name": "zproxy", "version": __version__,
         "description": "OpenAI-compatible gateway to Z.AI GLM web chat",
         "base_url": f"{request.scheme}://{request.host}/v1",

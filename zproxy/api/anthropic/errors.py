@@ -5,8 +5,9 @@ to their exceptions, a `request-id` header on every response of these routes (er
 successes), `retry-after` on 429/529, and `x-should-retry: false` on errors a retry cannot
 fix. After the headers of a stream are out, the same error is one `error` event.
 
-`anthropic_errors` sits just inside `openai_errors`: on the Anthropic routes it turns every
-exception into this shape, elsewhere it does nothing, so the OpenAI mapping stays untouched.
+`zproxy.gateway` uses this shape on the Anthropic routes (`is_anthropic`) for every exception
+(`rejection`) and reshapes OpenAI-shaped error answers (`anthropic_response`); elsewhere
+the OpenAI mapping stays untouched.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from typing import Any, Final
 import orjson
 import structlog
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from zproxy.errors import ProxyError, UpstreamUnavailable
 
@@ -87,34 +87,24 @@ def error_response(exc: BaseException, request: web.Request) -> web.Response:
                         content_type="application/json", headers=headers)
 
 
-def _new_request_id() -> str:
-    bound = structlog.contextvars.get_contextvars().get("request_id")
-    return f"req_{bound}" if isinstance(bound, str) and bound else "req_unknown"
-
-
-@web.middleware
-async def anthropic_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if not is_anthropic(request):
-        return await handler(request)
-    request_id = request[REQUEST_ID] = _new_request_id()  # same id as the logs' request_id
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        return error_response(exc, request)
-    except ConnectionResetError:
-        raise  # the client went away: there is no one to answer
-    except ProxyError as exc:
+def rejection(exc: BaseException, request: web.Request) -> web.Response:
+    """An exception raised on an Anthropic route, logged, as the error response."""
+    if isinstance(exc, ProxyError):
         log.info("request.rejected", status=exc.status, code=exc.code, error=exc.message)
-        return error_response(exc, request)
-    except Exception as exc:  # noqa: BLE001 - every failure gets the Anthropic shape
+    elif not isinstance(exc, web.HTTPException):
         log.exception("request.crashed")
-        return error_response(exc, request)
+    return error_response(exc, request)
+
+
+def anthropic_response(response: web.StreamResponse,
+                       request: web.Request) -> web.StreamResponse:
+    """A handler's answer on an Anthropic route: an OpenAI-shaped error that a shared stage
+    answered with (client-key rate limits return their 429 rather than raise) re-rendered in
+    Anthropic's shape, and the `request-id` header on every response."""
     if isinstance(response, web.Response) and response.status >= 400:
         response = _reshaped(response, request)
     if not response.prepared:
-        response.headers["request-id"] = request_id
+        response.headers["request-id"] = request[REQUEST_ID]
     return response
 
 

@@ -15,10 +15,10 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from zproxy.api.chat import ChatPlan, load_images, plan_chat, stream_chunks
+from zproxy.api.handlers import json_reply
 from zproxy.api.responses.encoder import ResponseEncoder, encode_events
 from zproxy.api.responses.items import input_items_page, with_ids
 from zproxy.api.responses.objects import ResponseShell
@@ -33,10 +33,6 @@ from zproxy.core.trace import Trace
 from zproxy.errors import ClientRequestError, NotFoundError
 from zproxy.keys import IMAGE_HTTP, PROVIDERS, RESPONSES, SETTINGS
 from zproxy.observability import meter
-
-
-def _json(data: Any) -> web.Response:
-    return web.json_response(data, dumps=lambda d: orjson.dumps(d).decode())
 
 
 def new_id(prefix: str) -> str:
@@ -102,7 +98,7 @@ async def _create(request: web.Request, trace: Trace) -> web.StreamResponse:
             encoder.feed(batch)
     encoder.finish()
     await save()
-    return _json(encoder.response)
+    return json_reply(encoder.response)
 
 
 def _chunks(request: web.Request, plan: ChatPlan,
@@ -136,13 +132,13 @@ def _stored(request: web.Request) -> StoredResponse:
 
 
 async def get_response(request: web.Request) -> web.Response:
-    return _json(_stored(request).response)
+    return json_reply(_stored(request).response)
 
 
 async def delete_response(request: web.Request) -> web.Response:
     stored = _stored(request)
     request.app[RESPONSES].delete(stored.id)
-    return _json({"id": stored.id, "object": "response.deleted", "deleted": True})
+    return json_reply({"id": stored.id, "object": "response.deleted", "deleted": True})
 
 
 async def cancel_response(request: web.Request) -> web.Response:
@@ -161,5 +157,5 @@ async def list_input_items(request: web.Request) -> web.Response:
     if not limit.isdigit():
         raise ClientRequestError("'limit' must be an integer", param="limit",
                                  code="invalid_value")
-    return _json(input_items_page(_stored(request).input, order=query.get("order", "desc"),
+    return json_reply(input_items_page(_stored(request).input, order=query.get("order", "desc"),
                                   after=query.get("after"), limit=int(limit)))
