@@ -302,7 +302,7 @@ async def preparation_costs() -> None:
 
 async def main(args: argparse.Namespace) -> None:
     for name, module in MISSING.items():
-        print(f"skipped {name}: {module} is not installed (pip install -e '.[perf]')")
+        print(f"skipped {name}: {module} is not installed (see the perf extra in pyproject.toml)")
     chosen = CANDIDATES if args.clients is None else args.clients.split(",")
     names = [n for n in chosen if n in CANDIDATES]
     knobs = [n for n in CANDIDATES if n.startswith("aiohttp")]

@@ -208,7 +208,7 @@ class NiquestsUpstream:
     """niquests `AsyncSession.post(stream=True)` and `iter_raw()` (urllib3-future)."""
 
     def __init__(self, proxy: str | None) -> None:
-        import niquests
+        import niquests  # type: ignore[import-not-found,unused-ignore]
         self.proxies = {"http": proxy, "https": proxy} if proxy else None
         self.session: Any = niquests.AsyncSession(pool_connections=4, pool_maxsize=256,
                                                   disable_http2=True, disable_http3=True)
