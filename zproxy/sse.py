@@ -36,6 +36,22 @@ class SSEDecoder:
             return self._whole_events(chunk.decode("utf-8", "replace"))
         return self._lines(self._decoder.decode(chunk))
 
+    def joined(self, chunk: bytes, sep: bytes) -> tuple[bytes, int] | None:
+        """The common read, undecoded: when nothing is pending and `chunk` is whole events of
+        one `data: ` line each, their payloads joined by `sep` (still bytes) and how many
+        there are, so a JSON upstream can parse a read as one array. None for any other
+        read, which `feed` then takes as usual. The decoder's state is unchanged either way.
+        """
+        if (not chunk.startswith(b"data: ") or not chunk.endswith(b"\n\n") or b"\r" in chunk
+                or self._tail or self._data or self._pending_cr
+                or self._decoder.getstate()[0]):
+            return None
+        body = chunk[6:-2]
+        joined = body.replace(b"\n\ndata: ", sep)
+        if b"\n" in joined:  # a field besides `data: `, a comment or a multi-line event
+            return None
+        return joined, body.count(b"\n\ndata: ") + 1
+
     def _whole_events(self, text: str) -> list[str]:
         payloads: list[str] = []
         for event in text.split("\n\n"):

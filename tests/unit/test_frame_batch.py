@@ -1,5 +1,6 @@
 """`parse_frames`: one read's frames with the plain text frames merged, rendered exactly as the
-frames one by one (the fast path must never change what a client gets)."""
+frames one by one (the fast path must never change what a client gets); `parse_joined`, the
+same read parsed as one JSON array, gives the very same frames or declines."""
 
 from __future__ import annotations
 
@@ -13,7 +14,14 @@ from tests.fuzzing import fuzz
 from tests.unit.fixture_data import STREAM_FILES, decode, sse_bytes
 from zproxy.core.events import Diagnostic, Event
 from zproxy.providers.zai.buffer import MessageRenderer
-from zproxy.providers.zai.wire import DONE_FRAME, Frame, parse_frame, parse_frames
+from zproxy.providers.zai.wire import (
+    DONE_FRAME,
+    Frame,
+    parse_frame,
+    parse_frames,
+    parse_joined,
+)
+from zproxy.sse import SSEDecoder
 
 
 def delta(text: str, phase: str = "answer") -> str:
@@ -127,3 +135,70 @@ def test_merged_frames_render_like_single_frames(stream: list[str]) -> None:
     assume(not any(isinstance(e, Diagnostic) and e.kind == "edit_rewrote_sent_text"
                    for e in reference))
     assert merged_text(rendered(parse_frames(stream))) == merged_text(reference)
+
+
+# --- one JSON array per read ---------------------------------------------------------------
+
+def as_read(payloads: list[str]) -> bytes:
+    return b"".join(b"data: " + p.encode() + b"\n\n" for p in payloads)
+
+
+def joined_frames(read: bytes) -> list[Frame] | None:
+    joined = SSEDecoder().joined(read, b",")
+    return None if joined is None else parse_joined(*joined)
+
+
+def test_a_read_of_whole_events_is_parsed_as_one_array() -> None:
+    usage = '{"type":"chat:completion","data":{"phase":"other","usage":{"total_tokens":1}}}'
+    payloads = [delta("Hel"), delta("lo"), usage, delta("你好"), "[DONE]"]
+    frames = joined_frames(as_read(payloads))
+    assert frames == parse_frames(payloads)
+    assert frames == [Frame(phase="answer", delta="Hello"), parse_frame(usage),
+                      Frame(phase="answer", delta="你好"), DONE_FRAME]
+
+
+def test_recorded_streams_take_the_array_when_read_whole() -> None:
+    for name in STREAM_FILES:
+        payloads = decode([sse_bytes(name)])
+        frames = joined_frames(as_read(payloads))
+        assert frames is not None, name
+        assert frames == parse_frames(payloads), name
+
+
+def test_reads_the_array_cannot_take_are_declined() -> None:
+    declined = [
+        as_read([delta("a"), "not json"]),  # one payload that is not JSON: skipped as usual
+        as_read([delta("a"), "[DONE]", delta("b")]),
+        as_read(['{"a":1},{"b":2}']),  # two values in one payload: not one frame each
+        as_read([delta("a"), ""]),
+        b"data: " + delta("a").encode() + b"\n\ndata: {\xff}\n\n",  # not UTF-8
+    ]
+    for read in declined:
+        assert joined_frames(read) is None, read
+
+
+def test_reads_that_are_not_plain_data_lines_are_left_to_the_decoder() -> None:
+    one = delta("a").encode()
+    for read in (b"data: " + one + b"\n",  # the event is not complete
+                 b"data: " + one + b"\r\n\r\n", b"event: x\ndata: " + one + b"\n\n",
+                 b": ping\n\ndata: " + one + b"\n\n", b"data:" + one + b"\n\n",
+                 b"data: " + one + b"\ndata: " + one + b"\n\n",
+                 b"data: " + one + b"\n\n\n\ndata: " + one + b"\n\n"):
+        assert SSEDecoder().joined(read, b",") is None, read
+    pending = SSEDecoder()
+    pending.feed(b"data: " + one[:5])
+    assert pending.joined(b"data: " + one + b"\n\n", b",") is None
+
+
+def test_null_is_no_frame_either_way() -> None:
+    assert parse_frames(["null"]) == [] == joined_frames(as_read(["null"]))
+
+
+@fuzz(300)
+@given(payloads())
+def test_the_array_gives_the_frames_of_the_payloads(stream: list[str]) -> None:
+    read = as_read(stream)
+    frames = joined_frames(read)
+    assert frames is None or frames == parse_frames(SSEDecoder().feed(read))
+    if "not json" not in stream and stream:
+        assert frames is not None

@@ -105,5 +105,6 @@ class RecoveringRun:
             self._held += chunks
             if any(map(visible, chunks)):
                 self._committed = True  # from here on the client has seen output
-                return self._held
+                held, self._held = self._held, []  # not kept for the rest of the stream
+                return held
         return None

@@ -53,6 +53,7 @@ async def write_sse(request: web.Request, batches: AsyncGenerator[bytes, None], 
         await response.prepare(request)
         try:
             await response.write(first)
+            del first  # not kept for the rest of the stream
             await _pump(response, batches, keepalive_s, keepalive)
         except (ConnectionResetError, asyncio.CancelledError):
             log.info("stream.client_gone")

@@ -67,6 +67,7 @@ class ResolvedModel:
         return self.spec.mcp_servers + tuple(s for s in extra if s not in self.spec.mcp_servers)
 
 
+_RESOLVED_MAX: Final = 256
 _SUFFIXES: Final = (("-advanced-search", "advanced"), ("-thinking", "thinking"),
                     ("-search", "search"))
 
@@ -78,6 +79,8 @@ class ModelCatalog:
         self._specs: dict[str, ModelSpec] = {}
         for spec in specs:
             self._specs[spec.id.lower()] = spec
+        # resolved names: every request resolves its model, almost always one of a few
+        self._resolved: dict[tuple[str, bool | None, bool | None], ResolvedModel] = {}
 
     def __iter__(self) -> Iterator[ModelSpec]:
         return iter(self._specs.values())
@@ -90,6 +93,17 @@ class ModelCatalog:
 
     def resolve(self, name: str, *, enable_thinking: bool | None = None,
                 web_search: bool | None = None) -> ResolvedModel:
+        key = (name, enable_thinking, web_search)
+        found = self._resolved.get(key)
+        if found is None:
+            found = self._resolve(name, enable_thinking, web_search)
+            if len(self._resolved) >= _RESOLVED_MAX:  # names are the clients': bounded
+                self._resolved.clear()
+            self._resolved[key] = found
+        return found
+
+    def _resolve(self, name: str, enable_thinking: bool | None,
+                 web_search: bool | None) -> ResolvedModel:
         spec, flags = self._lookup(name)
         if spec is None:
             raise NotFoundError(f"The model `{name}` does not exist", param="model",
@@ -125,6 +139,8 @@ class ModelCatalog:
                     upstream_id, upstream_id, description="discovered from the upstream")
                 known.add(upstream_id.lower())
                 added.append(upstream_id)
+        if added:
+            self._resolved.clear()
         return added
 
     def with_overrides(self, extra: Iterable[ModelSpec],

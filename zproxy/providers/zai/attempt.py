@@ -7,7 +7,7 @@ per attempt, after the credential is chosen and before the request is signed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -26,7 +26,7 @@ from zproxy.providers.zai.vision import file_descriptor, image_part, upload_imag
 
 log = structlog.get_logger(__name__)
 
-Headers = Callable[[Credential], dict[str, str]]
+Headers = Callable[[Credential], Mapping[str, str]]
 
 
 class AttemptBuilder:

@@ -1,24 +1,25 @@
 """The only code that talks HTTP to Z.AI.
 
-`UpstreamClient.call(request).frames()` signs and sends a completion and yields the frames of
-each network read as one list. Failures before the first frame is yielded are retried with
-another credential (fresh requestId, timestamp and signature per attempt) within a bounded
-budget; a failure after that ends `frames()`, and the consumer, which alone knows whether any
-of it reached its client, may `recover()` it with another attempt (see `zproxy.api.recovery`).
+`UpstreamClient.call(request)` signs and sends a completion: `open()` returns the frames of its
+first network read, `next()` those of each further one. Failures before the first frames are
+retried with another credential (fresh requestId, timestamp and signature per attempt) within
+a bounded budget; a failure after that ends the attempt, and the consumer, which alone knows
+whether any of it reached its client, may `recover()` it with another (see
+`zproxy.api.recovery`).
 aiohttp and timeout errors become `UpstreamError`s in exactly one place, `mapped_errors`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, Callable
-from contextlib import aclosing
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 import orjson
 import structlog
+from multidict import CIMultiDict
 from yarl import URL
 
 from zproxy import errors
@@ -30,6 +31,7 @@ from zproxy.providers.zai import wire
 from zproxy.providers.zai.attempt import AttemptBuilder
 from zproxy.providers.zai.conversations import PersistedPlan
 from zproxy.providers.zai.fe_version import FEVersion
+from zproxy.providers.zai.headers import BrowserHeaders
 from zproxy.providers.zai.query import CompletionQuery
 from zproxy.providers.zai.reader import FrameReader
 from zproxy.providers.zai.request import UpstreamRequest
@@ -57,6 +59,7 @@ class UpstreamClient:
         self._new_id = new_id
         self.max_attempts = settings.max_attempts
         self._base = settings.upstream_base
+        self._browser = BrowserHeaders(self._base, settings.user_agent)
         self._query = CompletionQuery(self._base, settings.completion_path, settings.user_agent)
         self.tokens = TokenPool(
             settings.upstream_tokens, guest_enabled=settings.guest_enabled,
@@ -73,13 +76,6 @@ class UpstreamClient:
     def call(self, request: UpstreamRequest, trace: Trace | None = None) -> UpstreamCall:
         """The attempts of one client request; see `UpstreamCall`."""
         return UpstreamCall(self, request, trace or Trace())
-
-    async def stream_chat(self, request: UpstreamRequest,
-                          trace: Trace | None = None) -> AsyncGenerator[list[wire.Frame], None]:
-        """One request's frames, retried only before the first frame (no recovery after)."""
-        async with aclosing(self.call(request, trace).frames()) as batches:
-            async for batch in batches:
-                yield batch
 
     async def _acquire(self, request: UpstreamRequest, plans: list[PersistedPlan],
                        excluded: list[Credential],
@@ -100,7 +96,7 @@ class UpstreamClient:
                     credential: Credential, trace: Trace,
                     ) -> tuple[aiohttp.ClientResponse, FrameReader, list[wire.Frame]]:
         """One attempt up to its first frames. The credential is released on any failure,
-        cancellation included; on success `_relay` owns it."""
+        cancellation included; on success the `UpstreamCall` owns it until `close()`."""
         try:
             if credential.kind == "user" and not credential.verified:
                 await self._verify_user(credential)
@@ -111,28 +107,21 @@ class UpstreamClient:
             self.tokens.release(credential)
             raise
 
-    async def _relay(self, response: aiohttp.ClientResponse, reader: FrameReader,
-                     first: list[wire.Frame],
-                     credential: Credential) -> AsyncGenerator[list[wire.Frame], None]:
-        reported = False
-        try:
-            batch: list[wire.Frame] | None = first
-            while batch is not None:
-                if any(frame.done for frame in batch):
-                    await reader.drain(DRAIN_AFTER_DONE_S)  # lets the connection be reused
-                    # a consumer may stop reading at `done`: the token has served by then
-                    self.tokens.report_success(credential)
-                    reported = True
-                yield batch
-                batch = await reader.batch()
-            if not reported:
-                self.tokens.report_success(credential)
-        finally:
-            self.tokens.release(credential)
-            if reader.eof:
-                response.release()
-            else:  # client gone or error: do not return a half-read connection to the pool
-                response.close()
+    async def _served(self, reader: FrameReader, credential: Credential) -> bool:
+        """At the done frame: the token has served (a consumer may stop reading here), and
+        the rest is read briefly so the connection can be reused."""
+        await reader.drain(DRAIN_AFTER_DONE_S)
+        self.tokens.report_success(credential)
+        return True
+
+    def _settle(self, response: aiohttp.ClientResponse, reader: FrameReader,
+                credential: Credential) -> None:
+        """The answering attempt is over, however it ended."""
+        self.tokens.release(credential)
+        if reader.eof:
+            response.release()
+        else:  # client gone or error: do not return a half-read connection to the pool
+            response.close()
 
     def _failed(self, credential: Credential, exc: errors.UpstreamError, trace: Trace,
                 plans: list[PersistedPlan], excluded: list[Credential]) -> None:
@@ -183,15 +172,14 @@ class UpstreamClient:
         return frames
 
     async def _signed(self, request: UpstreamRequest, body: dict[str, Any],
-                      credential: Credential) -> tuple[URL, dict[str, str], bytes]:
+                      credential: Credential) -> tuple[URL, CIMultiDict[str], bytes]:
         now_ms = int(self._clock() * 1000)
         request_id, chat_id = self._new_id(), str(body["chat_id"])
         sig = signature(self._settings.signing_secret, request_id=request_id,
                         user_id=credential.user_id, timestamp_ms=now_ms,
                         prompt=str(body["signature_prompt"]))
-        headers = self._headers(credential, chat_id)
-        headers["X-FE-Version"] = await self.fe_version.get()
-        headers["X-Signature"] = sig
+        headers = self._browser(credential.token, chat_id, fe_version=await self.fe_version.get(),
+                                signature=sig)
         mode = self._settings.fingerprint
         fingerprint = mode == "always" or (mode == "auto" and request.persisted)
         url = self._query.url(request_id=request_id, now_ms=now_ms, user_id=credential.user_id,
@@ -199,23 +187,8 @@ class UpstreamClient:
                               fingerprint_at=datetime.now(UTC) if fingerprint else None)
         return url, headers, orjson.dumps(body)
 
-    def _headers(self, credential: Credential, chat_id: str | None = None) -> dict[str, str]:
-        referer = f"{self._base}/c/{chat_id}" if chat_id else f"{self._base}/"
-        return {
-            "Authorization": f"Bearer {credential.token}",
-            "Content-Type": "application/json",
-            "Accept": "*/*",
-            "Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8",
-            "User-Agent": self._settings.user_agent,
-            "Origin": self._base,
-            "Referer": referer,
-            "sec-ch-ua": '"Chromium";v="140", "Not=A?Brand";v="24", "Google Chrome";v="140"',
-            "sec-ch-ua-mobile": "?0",
-            "sec-ch-ua-platform": '"Windows"',
-            "Sec-Fetch-Dest": "empty",
-            "Sec-Fetch-Mode": "cors",
-            "Sec-Fetch-Site": "same-origin",
-        }
+    def _headers(self, credential: Credential, chat_id: str | None = None) -> CIMultiDict[str]:
+        return self._browser(credential.token, chat_id)
 
     # --- sessions and pages ------------------------------------------------------------
 
@@ -255,7 +228,7 @@ class UpstreamClient:
         credential.user_id = str(body["id"])
         credential.verified = True
 
-    async def _get_json(self, path: str, headers: dict[str, str]) -> tuple[Any, int]:
+    async def _get_json(self, path: str, headers: Mapping[str, str]) -> tuple[Any, int]:
         with mapped_errors():
             async with self._session.get(f"{self._base}{path}", headers=headers,
                                          proxy=self._settings.http_proxy) as response:
@@ -272,10 +245,16 @@ class UpstreamClient:
 class UpstreamCall:
     """The upstream attempts of one client request, under one budget (UPSTREAM_MAX_ATTEMPTS).
 
-    `frames()` runs attempts until one answers and yields its frames; failures before its
-    first frame are retried inside. A later failure ends `frames()`; `recover(exc)` then says
-    whether another attempt may replace the failed one, and `frames()` runs it.
+    `open()` runs attempts until one answers and returns its first frames; failures before
+    them are retried inside. `next()` returns each further read's frames, None at the end;
+    `close()` ends the attempt however it went (always, once `open()` returned). A failure
+    in `next()` ends the attempt; `recover(exc)` then says whether another may replace it,
+    and `open()` runs it. Plain coroutines, not a generator: the consumer's own generator
+    (`ZaiCall.events`) is the only frame a waiting stream keeps for Z.AI.
     """
+
+    __slots__ = ("_client", "_request", "_trace", "_left", "_plans", "_excluded", "_last",
+                 "_answering", "_spent", "_credential", "_response", "_reader", "_reported")
 
     def __init__(self, client: UpstreamClient, request: UpstreamRequest, trace: Trace) -> None:
         self._client = client
@@ -287,8 +266,13 @@ class UpstreamCall:
         self._last: errors.UpstreamError | None = None
         self._answering: Credential | None = None  # the attempt whose frames are flowing
         self._spent = False
+        # the answering attempt's, until `close()`
+        self._credential: Credential | None = None
+        self._response: aiohttp.ClientResponse | None = None
+        self._reader: FrameReader | None = None
+        self._reported = False  # its success is reported (at the done frame or the end)
 
-    async def frames(self) -> AsyncGenerator[list[wire.Frame], None]:
+    async def open(self) -> list[wire.Frame]:
         client = self._client
         while self._left > 0:
             self._left -= 1
@@ -312,20 +296,43 @@ class UpstreamCall:
             # point (HTTP errors, or INTERNAL_ERROR as the first frame for a stale chat or
             # parent id) and are still retried above, on a fresh chat.
             self._spent = self._request.persisted
-            self._answering = credential
-            async with aclosing(client._relay(response, reader, first, credential)) as batches:
-                async for batch in batches:
-                    yield batch
-            self._answering = None
-            return
+            self._answering = self._credential = credential
+            self._response, self._reader, self._reported = response, reader, False
+            return await self._delivered(first)
         assert self._last is not None
         raise self._last
 
+    async def next(self) -> list[wire.Frame] | None:
+        """The next read's frames; None once the answer is over (a clean end)."""
+        assert self._reader is not None and self._credential is not None, "open() first"
+        batch = await self._reader.batch()
+        if batch is not None:
+            return await self._delivered(batch)
+        if not self._reported:
+            self._client.tokens.report_success(self._credential)
+            self._reported = True
+        self._answering = None  # a clean end: nothing for `recover` to replace
+        return None
+
+    def close(self) -> None:
+        """The answering attempt is over, ended, failed or abandoned: its credential and
+        connection go back (a half-read connection is closed, not pooled)."""
+        response, reader, credential = self._response, self._reader, self._credential
+        self._response = self._reader = self._credential = None
+        if response is not None and reader is not None and credential is not None:
+            self._client._settle(response, reader, credential)
+
+    async def _delivered(self, batch: list[wire.Frame]) -> list[wire.Frame]:
+        if not self._reported and any(frame.done for frame in batch):
+            assert self._reader is not None and self._credential is not None
+            self._reported = await self._client._served(self._reader, self._credential)
+        return batch
+
     def recover(self, exc: errors.UpstreamError) -> bool:
-        """After `frames()` failed mid-response, with none of it shown to the client: record
-        the failure and say whether `frames()` may run another attempt."""
+        """After `next()` failed mid-response, with none of it shown to the client: record
+        the failure and say whether `open()` may run another attempt."""
         credential, self._answering = self._answering, None
-        if credential is None:  # failed before answering: `frames()` retried what it could
+        if credential is None:  # failed before answering: `open()` retried what it could
             return False
         self._last = exc
         self._client._failed(credential, exc, self._trace, self._plans, self._excluded)

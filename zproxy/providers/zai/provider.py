@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncGenerator, Callable, Mapping
-from contextlib import aclosing
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -77,8 +76,8 @@ class ZaiProvider:
                 code="vision_requires_token")
         plans = self._persisted_plans(request) if request.model.spec.persisted else ()
         upstream = build_upstream_request(request, new_id=new_id,
-                                          now=datetime.fromtimestamp(now, UTC), plans=plans)
-        upstream = dataclasses.replace(upstream, image_urls=request.images)
+                                          now=datetime.fromtimestamp(now, UTC), plans=plans,
+                                          image_urls=request.images)
         return Prepared(request, prompt_chars(upstream.body["messages"]), native=upstream)
 
     def call(self, prepared: Prepared, trace: Trace) -> ZaiCall:
@@ -128,9 +127,14 @@ class ZaiCall:
 
     async def events(self) -> AsyncGenerator[list[Event], None]:
         decoder = FrameDecoder(self._edit_index_unit)
-        async with aclosing(self._call.frames()) as batches:
-            async for frames in batches:
+        call = self._call
+        try:
+            frames: list[wire.Frame] | None = await call.open()
+            while frames is not None:
                 yield decoder.decode(frames)
+                frames = await call.next()
+        finally:
+            call.close()
         tail = decoder.finish()
         if tail:
             yield tail

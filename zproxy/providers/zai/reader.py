@@ -1,5 +1,6 @@
 """Reads a completion's SSE body and returns the frames of each network read (text frames
-merged: `wire.parse_frames`)."""
+merged: `wire.parse_frames`; a read of whole one-line events parsed as one JSON array:
+`wire.parse_joined`)."""
 
 from __future__ import annotations
 
@@ -38,11 +39,19 @@ class FrameReader:
         while not self.eof:
             with mapped_errors():
                 try:
-                    payloads = self._decoder.feed(await anext(self._chunks))
+                    chunk = await anext(self._chunks)
                 except StopAsyncIteration:
                     self.eof = True
-                    payloads = self._decoder.flush()
-            frames = wire.parse_frames(payloads)
+                    chunk = None
+                frames = self._frames(chunk)
             if frames:
                 return frames
         return None
+
+    def _frames(self, chunk: bytes | None) -> list[wire.Frame]:
+        if chunk is None:
+            return wire.parse_frames(self._decoder.flush())
+        # the common read (whole one-line events): one JSON parse for all its frames
+        joined = self._decoder.joined(chunk, b",")
+        frames = wire.parse_joined(*joined) if joined is not None else None
+        return frames if frames is not None else wire.parse_frames(self._decoder.feed(chunk))
