@@ -18,6 +18,9 @@ second are wall clock and do depend on them. Rows:
   floor this machine adds by itself), and the proxy's RSS growth per stream: its peak over
   the burst (start-up garbage included) and its peak at the most streams open at once
   (past their first chunk, not ended; that count is printed too), divided by that count.
+- The same N slow streams opened at a steady 1,000 a second (groups of 10 every 10 ms) on a
+  fresh proxy: its RSS growth per open stream once all are open, the memory each stream
+  holds without the garbage of N simultaneous starts.
 
 A script, not a test: it prints figures and asserts only that every answer arrived whole.
 """
@@ -302,6 +305,48 @@ async def slow_row(proxy: Child, fake: Child, table: Table, args: argparse.Names
               "≤ 44 KiB")
 
 
+PACED_GROUP = 10
+PACED_EVERY_S = 0.01
+
+
+async def paced_rss(proxy: Child, streams: int) -> float:
+    """RSS growth per stream of `streams` slow streams opened at a steady rate, all open."""
+    body = chat_body(f"slow={SLOW_FRAMES}@{SLOW_DELAY_S}", stream=True)
+    url = f"{proxy.url}/v1/chat/completions"
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector,
+                                     timeout=aiohttp.ClientTimeout(total=600)) as session:
+        async def stream(opened: asyncio.Event) -> None:
+            async with session.post(url, json=body) as response:
+                assert response.status == 200, response.status
+                pieces = response.content.iter_any()
+                await anext(pieces)
+                opened.set()
+                async for _ in pieces:
+                    pass
+
+        await asyncio.gather(*(stream(asyncio.Event()) for _ in range(8)))  # warm-up
+        base = rss_kib(proxy.pid)
+        opened = [asyncio.Event() for _ in range(streams)]
+        tasks = []
+        for index, event in enumerate(opened):
+            tasks.append(asyncio.ensure_future(stream(event)))
+            if index % PACED_GROUP == PACED_GROUP - 1:
+                await asyncio.sleep(PACED_EVERY_S)
+        await asyncio.gather(*(event.wait() for event in opened))
+        grown = rss_kib(proxy.pid) - base
+        await asyncio.gather(*tasks)
+    return grown / streams
+
+
+async def paced_row(fake: Child, table: Table, args: argparse.Namespace) -> None:
+    env = {"MAX_CONCURRENT_REQUESTS": str(args.slow_streams + 200), "WORKERS": "1"}
+    async with proxy_process(fake.url, cpu=PROXY_CPU, tree=args.proxy_tree, **env) as proxy:
+        per_stream = await paced_rss(proxy, args.slow_streams)
+    table.add(f"{args.slow_streams} slow streams opened 1,000/s: proxy RSS per open stream",
+              f"{per_stream:.1f} KiB", "≤ 44 KiB")
+
+
 async def main(args: argparse.Namespace) -> None:
     table = Table()
     args.scale = 8 if args.quick else 32
@@ -313,6 +358,8 @@ async def main(args: argparse.Namespace) -> None:
                     await WITH_FAKE[row](proxy, fake, table, args)
                 else:
                     await PROXY_ONLY[row](proxy, table, args)
+        if "slow" in args.rows:
+            await paced_row(fake, table, args)
     table.print()
     print(f"({os.cpu_count()} CPUs; proxy pinned to CPU {PROXY_CPU}, fake upstream to CPU "
           f"{FAKE_CPU}; proxy CPU from /proc/<pid>/stat)")
